@@ -1,0 +1,176 @@
+/**
+ * The functions' configuration, read from the environment once at start-up and validated, so a
+ * missing or malformed variable is a clear start-up error that names it.
+ *
+ * @module
+ */
+
+/** Reads one environment variable; `Deno.env.get` in production, a record's lookup in tests. */
+export type EnvReader = (name: string) => string | undefined;
+
+/** Polar API environments, as `@polar-sh/sdk` names them. */
+export const POLAR_SERVERS = ["sandbox", "production"] as const;
+
+/** A Polar API environment. */
+export type PolarServer = typeof POLAR_SERVERS[number];
+
+/** What the portal and checkout functions need. */
+export interface UserFunctionConfig {
+  /** The project URL (`SUPABASE_URL`). */
+  supabaseUrl: string;
+  /** The anon (publishable) key (`SUPABASE_ANON_KEY`). */
+  supabaseAnonKey: string;
+  /** The `iss` that user tokens must carry (`AUTH_JWT_ISSUER`, default `${SUPABASE_URL}/auth/v1`). */
+  authIssuer: string;
+  /** How to reach Polar. */
+  polar: PolarConfig;
+  /** The web app's URL (`SITE_URL`): default return URL and an allowed origin. */
+  siteUrl: string;
+  /** Origins that CORS answers and redirect URLs may point at: `SITE_URL`'s and `ALLOWED_ORIGINS`. */
+  allowedOrigins: readonly string[];
+  /** Whether `ALLOWED_ORIGINS` was set, which restricts CORS to {@linkcode allowedOrigins}. */
+  restrictCorsOrigins: boolean;
+  /** Allowed product ids (`POLAR_PRODUCT_IDS`); empty means any. */
+  productIds: readonly string[];
+}
+
+/** How to reach Polar's API. */
+export interface PolarConfig {
+  /** The organization access token (`POLAR_ACCESS_TOKEN`). */
+  accessToken: string;
+  /** `sandbox` or `production` (`POLAR_SERVER`). */
+  server: PolarServer;
+  /** A base URL that overrides {@linkcode server} (`POLAR_API_URL`). */
+  apiUrl: string | undefined;
+}
+
+/** What the webhook function needs. */
+export interface WebhookFunctionConfig {
+  /** The project URL (`SUPABASE_URL`). */
+  supabaseUrl: string;
+  /** The service role key (`SUPABASE_SERVICE_ROLE_KEY`). */
+  supabaseServiceRoleKey: string;
+  /** The endpoint's signing secret (`POLAR_WEBHOOK_SECRET`). */
+  polarWebhookSecret: string;
+}
+
+/** A variable that is missing or malformed; the message names it and never shows a secret. */
+export class ConfigError extends Error {
+  /**
+   * @param variable the variable's name
+   * @param problem what is wrong with it
+   */
+  constructor(variable: string, problem: string) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * Reads and validates the portal's and checkout's variables.
+ *
+ * @param env reads a variable
+ * @returns the validated configuration
+ * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @example
+ * ```ts
+ * const env: Record<string, string> = {
+ *   SUPABASE_URL: "http://127.0.0.1:54321",
+ *   SUPABASE_ANON_KEY: "anon",
+ *   POLAR_ACCESS_TOKEN: "polar_oat_x",
+ *   SITE_URL: "http://127.0.0.1:3000",
+ * };
+ * loadUserFunctionConfig((name) => env[name]).authIssuer; // "http://127.0.0.1:54321/auth/v1"
+ * ```
+ */
+export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
+  const supabaseUrl = readUrl(env, "SUPABASE_URL");
+  const siteUrl = readUrl(env, "SITE_URL");
+  const extraOrigins = readList(env, "ALLOWED_ORIGINS").map((origin) =>
+    originOf("ALLOWED_ORIGINS", origin)
+  );
+  const productIds = readList(env, "POLAR_PRODUCT_IDS");
+  for (const id of productIds) {
+    if (!UUID.test(id)) throw new ConfigError("POLAR_PRODUCT_IDS", `has "${id}", not a UUID`);
+  }
+  return {
+    supabaseUrl,
+    supabaseAnonKey: readRequired(env, "SUPABASE_ANON_KEY"),
+    authIssuer: readOptionalUrl(env, "AUTH_JWT_ISSUER") ?? `${supabaseUrl}/auth/v1`,
+    polar: {
+      accessToken: readRequired(env, "POLAR_ACCESS_TOKEN"),
+      server: readPolarServer(env),
+      apiUrl: readOptionalUrl(env, "POLAR_API_URL"),
+    },
+    siteUrl,
+    allowedOrigins: [...new Set([new URL(siteUrl).origin, ...extraOrigins])],
+    restrictCorsOrigins: extraOrigins.length > 0,
+    productIds,
+  };
+}
+
+/**
+ * Reads and validates the webhook function's variables.
+ *
+ * @param env reads a variable
+ * @returns the validated configuration
+ * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @example
+ * ```ts
+ * const env: Record<string, string> = {
+ *   SUPABASE_URL: "http://127.0.0.1:54321",
+ *   SUPABASE_SERVICE_ROLE_KEY: "service",
+ *   POLAR_WEBHOOK_SECRET: "whsec_abc",
+ * };
+ * loadWebhookFunctionConfig((name) => env[name]).polarWebhookSecret; // "whsec_abc"
+ * ```
+ */
+export function loadWebhookFunctionConfig(env: EnvReader): WebhookFunctionConfig {
+  return {
+    supabaseUrl: readUrl(env, "SUPABASE_URL"),
+    supabaseServiceRoleKey: readRequired(env, "SUPABASE_SERVICE_ROLE_KEY"),
+    polarWebhookSecret: readRequired(env, "POLAR_WEBHOOK_SECRET"),
+  };
+}
+
+/** The canonical textual form of a UUID, any version. */
+export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+function readRequired(env: EnvReader, name: string): string {
+  const value = env(name)?.trim();
+  if (!value) throw new ConfigError(name, "is required but not set");
+  return value;
+}
+
+function readUrl(env: EnvReader, name: string): string {
+  return parseHttpUrl(name, readRequired(env, name));
+}
+
+function readOptionalUrl(env: EnvReader, name: string): string | undefined {
+  const value = env(name)?.trim();
+  return value ? parseHttpUrl(name, value) : undefined;
+}
+
+function parseHttpUrl(name: string, value: string): string {
+  const url = URL.parse(value);
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new ConfigError(name, "must be an http(s) URL");
+  }
+  return value.replace(/\/+$/, "");
+}
+
+function originOf(name: string, value: string): string {
+  return new URL(parseHttpUrl(name, value)).origin;
+}
+
+function readList(env: EnvReader, name: string): string[] {
+  return (env(name) ?? "").split(",").map((item) => item.trim()).filter(Boolean);
+}
+
+function readPolarServer(env: EnvReader): PolarServer {
+  const value = env("POLAR_SERVER")?.trim() || "sandbox";
+  if (!(POLAR_SERVERS as readonly string[]).includes(value)) {
+    throw new ConfigError("POLAR_SERVER", `is "${value}"; expected "sandbox" or "production"`);
+  }
+  return value as PolarServer;
+}

@@ -1,0 +1,81 @@
+/**
+ * One structured log line per request. Only fields chosen here reach the log: never a token, a
+ * key or a request body.
+ *
+ * @module
+ */
+
+/** What one request did. */
+export interface RequestLog {
+  /** The function's name, such as `portal`. */
+  function: string;
+  /** The request method. */
+  method: string;
+  /** The response status. */
+  status: number;
+  /** `ok` for 2xx, `rejected` for other 4xx, `failed` for 5xx. */
+  outcome: "ok" | "rejected" | "failed";
+  /** Milliseconds from receipt to response. */
+  duration_ms: number;
+  /** The error message sent to the client, when there was one. */
+  error?: string;
+  /** For a 5xx, what really went wrong. */
+  cause?: string;
+}
+
+/** Writes a {@linkcode RequestLog}. */
+export type RequestLogger = (entry: RequestLog) => void;
+
+/**
+ * Writes the entry as one JSON line on standard output (5xx on standard error).
+ *
+ * @param entry what the request did
+ * @example
+ * ```ts
+ * logRequest({ function: "portal", method: "POST", status: 200, outcome: "ok", duration_ms: 12 });
+ * ```
+ */
+export function logRequest(entry: RequestLog): void {
+  const line = JSON.stringify(entry);
+  if (entry.outcome === "failed") console.error(line);
+  else console.log(line);
+}
+
+/**
+ * The outcome of a status.
+ *
+ * @param status a response status
+ * @returns `ok`, `rejected` or `failed`
+ * @example
+ * ```ts
+ * outcomeOf(404); // "rejected"
+ * ```
+ */
+export function outcomeOf(status: number): RequestLog["outcome"] {
+  if (status >= 500) return "failed";
+  return status >= 400 ? "rejected" : "ok";
+}
+
+/**
+ * Describes an error for the log: its name and message, and those of its causes.
+ *
+ * @param error anything thrown
+ * @returns one line of text
+ * @example
+ * ```ts
+ * describeError(new Error("outer", { cause: new TypeError("inner") })); // "Error: outer <- TypeError: inner"
+ * ```
+ */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  for (let current = error, depth = 0; current !== undefined && depth < 4; depth++) {
+    if (current instanceof Error) {
+      parts.push(`${current.name}: ${current.message}`);
+      current = current.cause;
+    } else {
+      parts.push(String(current));
+      break;
+    }
+  }
+  return parts.join(" <- ").slice(0, 2000);
+}

@@ -1,0 +1,106 @@
+/**
+ * The `portal` function: turns the caller's Supabase session into a Polar customer portal URL.
+ *
+ * @module
+ */
+import { createCustomerSessions } from "@polar-sh/sdk/2026-10/services/customer_sessions";
+import { createUserVerifier, type VerifiedUser } from "../_shared/auth.ts";
+import { readJsonObject } from "../_shared/body.ts";
+import type { UserFunctionConfig } from "../_shared/config.ts";
+import { createCors } from "../_shared/cors.ts";
+import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
+import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
+import type { RequestLogger } from "../_shared/log.ts";
+import { createPolarClient, isValidationErrorOn } from "../_shared/polar.ts";
+import { createRedirectUrlValidator } from "../_shared/redirect_url.ts";
+import { createServerClient, readCustomerId } from "../_shared/supabase.ts";
+
+/** What the portal handler depends on; tests pass their own. */
+export interface PortalDependencies {
+  /** Site URL and allowed origins. */
+  config: Pick<UserFunctionConfig, "siteUrl" | "allowedOrigins" | "restrictCorsOrigins">;
+  /** Answers who sent the request, or throws 401. */
+  verifyUser: (request: Request) => Promise<VerifiedUser>;
+  /** The caller's `polar_customer_id`, read under RLS; `null` when there is none. */
+  readCustomerId: (user: VerifiedUser) => Promise<string | null>;
+  /** Creates a Polar customer session and returns its `customer_portal_url`. */
+  createPortalUrl: (customerId: string, returnUrl: string) => Promise<string>;
+  /** Where the per-request log line goes. */
+  log?: RequestLogger;
+  /** A monotonic clock in milliseconds. */
+  now?: () => number;
+}
+
+/**
+ * Makes the portal handler: `GET` or `POST`, answers `{ url }` or a JSON error.
+ *
+ * @param deps configuration, user verification, the database read and the Polar call
+ * @returns the handler
+ * @example
+ * ```ts
+ * const handler = createPortalHandler(createPortalDependencies(config));
+ * const response = await handler(new Request("http://x/portal", { method: "POST", headers }));
+ * await response.json(); // { url: "https://polar.sh/…/portal?customer_session_token=…" }
+ * ```
+ */
+export function createPortalHandler(deps: PortalDependencies): Handler {
+  const { config } = deps;
+  const validateReturnUrl = createRedirectUrlValidator("return_url", config);
+  return createJsonHandler({
+    name: "portal",
+    methods: ["GET", "POST"],
+    cors: createCors({
+      allowedOrigins: config.allowedOrigins,
+      restrict: config.restrictCorsOrigins,
+    }),
+    log: deps.log,
+    now: deps.now,
+  }, async (request) => {
+    const user = await deps.verifyUser(request);
+    const returnUrl = validateReturnUrl(await readReturnUrl(request));
+    const customerId = await deps.readCustomerId(user);
+    if (!customerId) throw noSubscription();
+    let url: string;
+    try {
+      url = await deps.createPortalUrl(customerId, returnUrl);
+    } catch (error) {
+      if (isValidationErrorOn(error, "customer_id")) throw noSubscription(error);
+      throw error;
+    }
+    return jsonResponse({ url });
+  });
+}
+
+/**
+ * The production dependencies: one anon-key Supabase client (its JWKS cache lives as long as the
+ * function instance) and one Polar client, made once per instance.
+ *
+ * @param config the validated configuration
+ * @returns dependencies for {@linkcode createPortalHandler}
+ * @example
+ * ```ts
+ * createPortalHandler(createPortalDependencies(loadUserFunctionConfig((name) => Deno.env.get(name))));
+ * ```
+ */
+export function createPortalDependencies(config: UserFunctionConfig): PortalDependencies {
+  const supabase = createServerClient(config.supabaseUrl, config.supabaseAnonKey);
+  const createSession = createCustomerSessions(createPolarClient(config.polar));
+  return {
+    config,
+    verifyUser: createUserVerifier(supabase.auth, { issuer: config.authIssuer }),
+    readCustomerId: (user) => readCustomerId(supabase, user),
+    createPortalUrl: async (customerId, returnUrl) =>
+      (await createSession({ customer_id: customerId, return_url: returnUrl })).customer_portal_url,
+  };
+}
+
+async function readReturnUrl(request: Request): Promise<unknown> {
+  if (request.method === "GET") {
+    return new URL(request.url).searchParams.get("return_url") ?? undefined;
+  }
+  return (await readJsonObject(request)).return_url;
+}
+
+function noSubscription(cause?: unknown): HttpError {
+  return new HttpError(STATUS.NotFound, "No subscription found", { cause });
+}

@@ -1,0 +1,2 @@
+-- Seed data for local development (`supabase db reset` and the local stack).
+-- Nothing is required: users appear by signing up, rows by Polar webhooks.
