@@ -58,11 +58,16 @@ export function createUserVerifier(
   auth: ClaimsVerifier,
   options: UserVerifierOptions,
 ): (request: Request) => Promise<VerifiedUser> {
-  const { issuer, now } = { now: Date.now, ...options } satisfies Required<UserVerifierOptions>;
+  const { issuer } = options;
+  const now = options.now ?? Date.now;
   return async (request) => {
     const token = readBearerToken(request);
     if (!token) throw unauthorized("no bearer token");
-    const { data, error } = await auth.getClaims(token);
+    // getClaims throws (rather than returns) when a token's parts are not JSON.
+    const { data, error } = await auth.getClaims(token).catch((thrown) => ({
+      data: null,
+      error: thrown instanceof Error ? thrown : new Error(String(thrown)),
+    }));
     if (error && isAuthRetryableFetchError(error)) {
       throw new Error("Could not fetch the signing keys", { cause: error });
     }

@@ -45,11 +45,10 @@ export function createJsonHandler(
   options: JsonHandlerOptions,
   handle: Handler,
 ): Handler {
-  const { name, methods, cors, log, now } = {
-    log: logRequest,
-    now: () => performance.now(),
-    ...options,
-  } satisfies Required<JsonHandlerOptions>;
+  const { name, methods, cors } = options;
+  // `??` rather than a spread, so an explicit `undefined` also means "the default".
+  const log = options.log ?? logRequest;
+  const now = options.now ?? (() => performance.now());
   const allow = ["OPTIONS", ...methods].join(", ");
 
   return async (request) => {

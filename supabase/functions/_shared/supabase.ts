@@ -37,11 +37,8 @@ export function createServerClient(
   key: string,
   options: ServerClientOptions = {},
 ): SupabaseClient {
-  const { timeoutMs, fetch: baseFetch } = {
-    timeoutMs: SUPABASE_TIMEOUT_MS,
-    fetch: globalThis.fetch,
-    ...options,
-  } satisfies Required<ServerClientOptions>;
+  const timeoutMs = options.timeoutMs ?? SUPABASE_TIMEOUT_MS;
+  const baseFetch = options.fetch ?? globalThis.fetch;
   const boundedFetch: typeof fetch = (input, init) => {
     const timeout = AbortSignal.timeout(timeoutMs);
     const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;

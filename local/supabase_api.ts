@@ -1,0 +1,82 @@
+/**
+ * A stand-in for the parts of a Supabase project's API that the functions call: Auth's JWKS and
+ * `/auth/v1/user`, and PostgREST at `/rest/v1`. Tokens are checked with `jose` against the same
+ * JWKS that is published, as Supabase Auth and PostgREST do with asymmetric keys.
+ *
+ * @module
+ */
+import { createLocalJWKSet, type JWK, jwtVerify } from "jose";
+import type { Database } from "./database.ts";
+import { createPostgrestHandler } from "./postgrest.ts";
+
+/** Options of {@linkcode createSupabaseApi}. */
+export interface SupabaseApiOptions {
+  /** The database PostgREST reads. */
+  db: Database;
+  /** The published signing keys. */
+  jwks: { keys: JWK[] };
+  /** The issuer tokens must carry. */
+  issuer: string;
+  /** Called with the path of every request, so tests can count upstream round trips. */
+  onRequest?: (path: string) => void;
+}
+
+/**
+ * Makes the API handler.
+ *
+ * @param options database, keys and issuer
+ * @returns a handler for `/auth/v1/…` and `/rest/v1/…`
+ * @example
+ * ```ts
+ * const api = createSupabaseApi({ db, jwks: keys.jwks, issuer });
+ * Deno.serve({ hostname: "127.0.0.1", port: 0 }, api);
+ * ```
+ */
+export function createSupabaseApi(
+  options: SupabaseApiOptions,
+): (request: Request) => Promise<Response> {
+  const keySet = createLocalJWKSet(options.jwks);
+  const verifyToken = async (token: string) => {
+    try {
+      const { payload } = await jwtVerify(token, keySet, {
+        issuer: options.issuer,
+        algorithms: ["ES256", "RS256"],
+      });
+      return payload as Record<string, unknown>;
+    } catch {
+      return null;
+    }
+  };
+  const rest = createPostgrestHandler({ db: options.db, verifyToken });
+
+  return async (request) => {
+    const { pathname } = new URL(request.url);
+    options.onRequest?.(pathname);
+    if (pathname === "/auth/v1/.well-known/jwks.json") return Response.json(options.jwks);
+    if (pathname === "/auth/v1/user" && request.method === "GET") {
+      const token = request.headers.get("Authorization")?.match(/^Bearer (.+)$/)?.[1];
+      const claims = token ? await verifyToken(token) : null;
+      if (!claims || typeof claims.sub !== "string") {
+        return Response.json(
+          {
+            code: 403,
+            error_code: "bad_jwt",
+            msg: "invalid JWT: unable to parse or verify signature",
+          },
+          { status: 403 },
+        );
+      }
+      return Response.json({
+        id: claims.sub,
+        aud: claims.aud,
+        role: claims.role,
+        email: claims.email,
+        app_metadata: claims.app_metadata ?? {},
+        user_metadata: claims.user_metadata ?? {},
+        created_at: new Date(0).toISOString(),
+      });
+    }
+    if (pathname.startsWith("/rest/v1/")) return await rest(request);
+    return Response.json({ message: "Not found" }, { status: 404 });
+  };
+}
