@@ -1,0 +1,191 @@
+/**
+ * The real `portal` function, started with `deno run` as a user would, on 127.0.0.1, against
+ * loopback stand-ins of Supabase (JWKS, PostgREST on PGlite) and Polar.
+ */
+import assert from "node:assert/strict";
+import { createSupabaseApi } from "../../../local/supabase_api.ts";
+import { createTestDatabase, insertUser, linkCustomer } from "./support/database.ts";
+import { startFakePolar } from "./support/fake_polar.ts";
+import { apiKeyClaims, createTestKeys, userClaims } from "./support/keys.ts";
+import { serveOnLoopback, startFunction } from "./support/loopback.ts";
+
+const SITE_URL = "http://127.0.0.1:3000";
+
+async function setup() {
+  const db = await createTestDatabase();
+  const keys = await createTestKeys();
+  const upstream: string[] = [];
+  const state: { issuer: string } = { issuer: "" };
+  const api = await serveOnLoopback((request) =>
+    createSupabaseApi({
+      db,
+      jwks: keys.jwks,
+      issuer: state.issuer,
+      onRequest: (path) => upstream.push(path),
+    })(request)
+  );
+  state.issuer = `${api.url}/auth/v1`;
+  const polar = await startFakePolar();
+  const anonKey = await keys.sign(apiKeyClaims("anon", state.issuer));
+  const portal = await startFunction("portal", {
+    SUPABASE_URL: api.url,
+    SUPABASE_ANON_KEY: anonKey,
+    POLAR_ACCESS_TOKEN: "polar_oat_test_token",
+    POLAR_API_URL: polar.url,
+    SITE_URL,
+  });
+  const userId = await insertUser(db);
+  const customer = polar.addCustomer({ externalId: userId });
+  await linkCustomer(db, userId, customer.id);
+  const token = await keys.sign(userClaims({ issuer: state.issuer, sub: userId }));
+  return {
+    db,
+    keys,
+    issuer: state.issuer,
+    polar,
+    portal,
+    upstream,
+    userId,
+    customer,
+    token,
+    anonKey,
+    async [Symbol.asyncDispose]() {
+      await portal[Symbol.asyncDispose]();
+      await polar[Symbol.asyncDispose]();
+      await api.shutdown();
+      await db.close();
+    },
+  };
+}
+
+function invoke(url: string, token?: string, init: RequestInit = {}) {
+  return fetch(`${url}/`, {
+    method: "POST",
+    ...init,
+    headers: {
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      Origin: SITE_URL,
+      ...init.headers,
+    },
+  });
+}
+
+Deno.test("portal over HTTP answers a signed-in customer with Polar's portal URL", async () => {
+  await using t = await setup();
+  const response = await invoke(t.portal.url, t.token, {
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ return_url: `${SITE_URL}/account` }),
+  });
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+  const { url } = await response.json();
+  assert.match(
+    url,
+    /^https:\/\/sandbox\.polar\.sh\/acme\/portal\?customer_session_token=polar_cst_/,
+  );
+
+  const [call] = t.polar.requests;
+  assert.equal(call.route, "POST /v1/customer-sessions/");
+  assert.equal(call.headers.get("Authorization"), "Bearer polar_oat_test_token");
+  assert.equal(call.headers.get("Polar-Version"), "2026-10");
+  assert.deepEqual(call.body, { customer_id: t.customer.id, return_url: `${SITE_URL}/account` });
+});
+
+Deno.test("portal over HTTP makes two upstream round trips when warm", async () => {
+  await using t = await setup();
+  assert.equal((await invoke(t.portal.url, t.token)).status, 200);
+  t.upstream.length = 0;
+  t.polar.requests.length = 0;
+  const response = await invoke(t.portal.url, t.token);
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  assert.deepEqual(t.upstream, ["/rest/v1/user_subscriptions"], "one database read, no Auth call");
+  assert.equal(t.polar.requests.length, 1, "one Polar call");
+});
+
+Deno.test("portal over HTTP answers the contract's errors with CORS headers", async (test) => {
+  await using t = await setup();
+  const cases: [string, () => Promise<Response>, number, unknown][] = [
+    ["no token", () => invoke(t.portal.url), 401, { error: "Unauthorized" }],
+    ["the anon key", () => invoke(t.portal.url, t.anonKey), 401, { error: "Unauthorized" }],
+    [
+      "bad JSON",
+      () =>
+        invoke(t.portal.url, t.token, {
+          headers: { "Content-Type": "application/json" },
+          body: "{",
+        }),
+      400,
+      { error: "Invalid JSON body" },
+    ],
+    [
+      "hostile return_url",
+      () =>
+        invoke(t.portal.url, t.token, {
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ return_url: "https://evil.example/" }),
+        }),
+      400,
+      { error: "Invalid return_url" },
+    ],
+    ["DELETE", () => invoke(t.portal.url, t.token, { method: "DELETE" }), 405, {
+      error: "Method not allowed",
+    }],
+  ];
+  for (const [name, send, status, body] of cases) {
+    await test.step(name, async () => {
+      const response = await send();
+      assert.equal(response.status, status);
+      assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+      assert.deepEqual(await response.json(), body);
+    });
+  }
+  await test.step("a customer Polar no longer knows", async () => {
+    t.polar.customers.clear();
+    const response = await invoke(t.portal.url, t.token);
+    assert.equal(response.status, 404);
+    assert.deepEqual(await response.json(), { error: "No subscription found" });
+  });
+});
+
+Deno.test("portal over HTTP answers 500 within the time budget when Polar fails", async (test) => {
+  await using t = await setup();
+  for (const mode of ["server_error", "rate_limited", "drop", "hang"] as const) {
+    await test.step(mode, async () => {
+      t.polar.mode = mode;
+      const started = performance.now();
+      const response = await invoke(t.portal.url, t.token);
+      const elapsed = performance.now() - started;
+      assert.equal(response.status, 500);
+      assert.deepEqual(await response.json(), { error: "Something went wrong" });
+      assert.ok(elapsed < 10_000, `answered in ${Math.round(elapsed)} ms`);
+    });
+  }
+});
+
+Deno.test("portal over HTTP logs one JSON line per request without the token", async () => {
+  await using t = await setup();
+  await (await invoke(t.portal.url, t.token)).body?.cancel();
+  await (await invoke(t.portal.url, "x.y.z")).body?.cancel();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const lines = t.portal.output().trim().split("\n").filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line)).filter((line) => line.method !== "OPTIONS");
+  assert.deepEqual(lines.map((line) => [line.function, line.status]), [["portal", 200], [
+    "portal",
+    401,
+  ]]);
+  assert.ok(!t.portal.output().includes(t.token), "the token is not logged");
+  assert.ok(!t.portal.output().includes("polar_oat_test_token"), "the Polar token is not logged");
+});
+
+Deno.test("portal refuses to start without a required variable and names it", async () => {
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../portal/index.ts", import.meta.url).pathname],
+    env: { SUPABASE_URL: "http://127.0.0.1:1", SUPABASE_ANON_KEY: "x", SITE_URL },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.notEqual(child.code, 0);
+  assert.match(new TextDecoder().decode(child.stderr), /POLAR_ACCESS_TOKEN is required/);
+});

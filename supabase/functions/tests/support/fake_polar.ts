@@ -1,0 +1,197 @@
+/**
+ * A loopback fake of Polar's API (2026-10) for the functions' HTTP tests: the endpoints the
+ * functions call, bodies shaped by `@polar-sh/sdk`'s types, and switches for Polar's failures.
+ *
+ * @module
+ */
+import type { models } from "@polar-sh/sdk/2026-10";
+import { serveOnLoopback } from "./loopback.ts";
+
+/** How the fake answers the next requests. */
+export type FakePolarMode = "ok" | "server_error" | "rate_limited" | "hang" | "drop";
+
+/** One request the fake received. */
+export interface RecordedPolarRequest {
+  /** `POST /v1/customer-sessions/` and so on. */
+  route: string;
+  /** The request headers. */
+  headers: Headers;
+  /** The parsed JSON body. */
+  body: Record<string, unknown>;
+}
+
+/** The running fake. */
+export interface FakePolar extends AsyncDisposable {
+  /** Base URL, for `POLAR_API_URL`. */
+  url: string;
+  /** Every request so far. */
+  requests: RecordedPolarRequest[];
+  /** Customers Polar knows, by id. */
+  customers: Map<string, models.Customer>;
+  /** How to answer from now on. */
+  mode: FakePolarMode;
+  /** Adds a customer and returns it. */
+  addCustomer(fields?: { id?: string; externalId?: string; email?: string }): models.Customer;
+}
+
+const ORGANIZATION_ID = "8f3f0a5e-8a7b-4a53-9d8a-0a3c1e1f2b10";
+
+/**
+ * Starts the fake on 127.0.0.1 with a random port.
+ *
+ * @returns the fake; dispose of it to stop it
+ * @example
+ * ```ts
+ * await using polar = await startFakePolar();
+ * const customer = polar.addCustomer();
+ * ```
+ */
+export async function startFakePolar(): Promise<FakePolar> {
+  const customers = new Map<string, models.Customer>();
+  const requests: RecordedPolarRequest[] = [];
+  const state = { mode: "ok" as FakePolarMode };
+  const server = await serveOnLoopback(async (request) => {
+    const { pathname } = new URL(request.url);
+    const route = `${request.method} ${pathname}`;
+    const body = await request.json().catch(() => ({}));
+    requests.push({ route, headers: request.headers, body });
+    if (request.headers.get("Authorization")?.startsWith("Bearer ") !== true) {
+      return Response.json({ error: "Unauthorized", detail: "Invalid token" }, { status: 401 });
+    }
+    switch (state.mode) {
+      case "server_error":
+        return new Response("Internal Server Error", { status: 502 });
+      case "rate_limited":
+        return Response.json({ detail: "Too many requests" }, {
+          status: 429,
+          headers: { "Retry-After": "1" },
+        });
+      case "hang":
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, 30_000);
+          request.signal.addEventListener("abort", () => resolve(clearTimeout(timer)));
+        });
+        return new Response(null, { status: 504 });
+      case "drop":
+        throw new Error("connection dropped by the fake");
+    }
+    if (route === "POST /v1/customer-sessions/") return createCustomerSession(customers, body);
+    if (route === "POST /v1/checkouts/") return createCheckout(customers, body);
+    return Response.json({ detail: "Not Found" }, { status: 404 });
+  });
+  return {
+    url: server.url,
+    requests,
+    customers,
+    get mode() {
+      return state.mode;
+    },
+    set mode(mode) {
+      state.mode = mode;
+    },
+    addCustomer(fields = {}) {
+      const customer = customerFixture(fields);
+      customers.set(customer.id, customer);
+      return customer;
+    },
+    [Symbol.asyncDispose]: () => server.shutdown(),
+  };
+}
+
+/**
+ * A customer as Polar returns it.
+ *
+ * @param fields id, external id and email; random where left out
+ * @returns the customer
+ * @example
+ * ```ts
+ * customerFixture({ externalId: userId }).external_id; // userId
+ * ```
+ */
+export function customerFixture(
+  fields: { id?: string; externalId?: string; email?: string } = {},
+): models.CustomerIndividual {
+  const id = fields.id ?? crypto.randomUUID();
+  return {
+    id,
+    created_at: new Date().toISOString(),
+    modified_at: null,
+    metadata: {},
+    external_id: fields.externalId ?? null,
+    email: fields.email ?? `${id.slice(0, 8)}@example.com`,
+    email_verified: true,
+    type: "individual",
+    name: null,
+    billing_name: null,
+    billing_address: null,
+    tax_id: null,
+    organization_id: ORGANIZATION_ID,
+    deleted_at: null,
+    first_user_event_at: null,
+    avatar_url: null,
+  };
+}
+
+/** Polar's 422 body for a field it refuses. */
+export function validationError(field: string, msg: string): Response {
+  return Response.json({
+    detail: [{ loc: ["body", field], msg, type: "value_error", input: null }],
+  }, { status: 422 });
+}
+
+function createCustomerSession(
+  customers: Map<string, models.Customer>,
+  body: Record<string, unknown>,
+): Response {
+  const customer = customers.get(String(body.customer_id));
+  if (!customer) return validationError("customer_id", "Customer does not exist.");
+  const token = `polar_cst_${crypto.randomUUID().replaceAll("-", "")}`;
+  const session: models.CustomerSession = {
+    created_at: new Date().toISOString(),
+    modified_at: null,
+    id: crypto.randomUUID(),
+    token,
+    expires_at: new Date(Date.now() + 3600_000).toISOString(),
+    return_url: typeof body.return_url === "string" ? body.return_url : null,
+    customer_portal_url: `https://sandbox.polar.sh/acme/portal?customer_session_token=${token}`,
+    customer_id: customer.id,
+    customer,
+  };
+  return Response.json(session, { status: 201 });
+}
+
+function createCheckout(
+  customers: Map<string, models.Customer>,
+  body: Record<string, unknown>,
+): Response {
+  if (typeof body.customer_id === "string" && !customers.has(body.customer_id)) {
+    return validationError("customer_id", "Customer does not exist.");
+  }
+  const products = Array.isArray(body.products) ? body.products : [];
+  if (products.length === 0) return validationError("products", "Field required");
+  const id = crypto.randomUUID();
+  const clientSecret = `polar_c_${crypto.randomUUID().replaceAll("-", "")}`;
+  // The fields the functions read, with the rest of Polar's Checkout left out.
+  const checkout = {
+    id,
+    created_at: new Date().toISOString(),
+    modified_at: null,
+    payment_processor: "stripe",
+    status: "open",
+    client_secret: clientSecret,
+    url: `https://sandbox.polar.sh/checkout/${clientSecret}`,
+    expires_at: new Date(Date.now() + 3600_000).toISOString(),
+    success_url: String(body.success_url ?? "https://polar.sh/"),
+    return_url: typeof body.return_url === "string" ? body.return_url : null,
+    embed_origin: null,
+    amount: 1000,
+    customer_id: typeof body.customer_id === "string" ? body.customer_id : null,
+    external_customer_id: typeof body.external_customer_id === "string"
+      ? body.external_customer_id
+      : null,
+    customer_email: typeof body.customer_email === "string" ? body.customer_email : null,
+    metadata: body.metadata ?? {},
+    products: products.map((productId) => ({ id: productId })),
+  } satisfies Partial<Record<keyof models.Checkout, unknown>>;
+  return Response.json(checkout, { status: 201 });
+}
