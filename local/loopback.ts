@@ -1,0 +1,121 @@
+/**
+ * Servers on 127.0.0.1, and the real functions started as `deno run` processes, for the local
+ * stack and the tests.
+ *
+ * @module
+ */
+
+/** A server on a random loopback port. */
+export interface LoopbackServer extends AsyncDisposable {
+  /** `http://127.0.0.1:<port>`. */
+  url: string;
+  /** Stops the server. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * Serves `handler` on 127.0.0.1 with a port the system picks.
+ *
+ * @param handler answers requests
+ * @returns the server
+ * @example
+ * ```ts
+ * await using api = await serveOnLoopback((request) => Promise.resolve(new Response("ok")));
+ * ```
+ */
+export function serveOnLoopback(
+  handler: (request: Request) => Response | Promise<Response>,
+): Promise<LoopbackServer> {
+  return new Promise((resolve) => {
+    const server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
+      onListen: ({ port }) =>
+        resolve({
+          url: `http://127.0.0.1:${port}`,
+          shutdown: () => server.shutdown(),
+          [Symbol.asyncDispose]: () => server.shutdown(),
+        }),
+      onError: () => new Response(null, { status: 502 }),
+    }, handler);
+  });
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+/** A function running as its own `deno run` process. */
+export interface FunctionProcess extends AsyncDisposable {
+  /** Its base URL. */
+  url: string;
+  /** What it wrote to standard output and error so far. */
+  output(): string;
+}
+
+/**
+ * Starts `supabase/functions/<name>/index.ts` with `deno run`, as a user would, on a free port
+ * with the given environment, and waits until it answers.
+ *
+ * @param name the function's folder
+ * @param env its environment (the process gets nothing else but `PATH` and `HOME`)
+ * @returns the process
+ * @example
+ * ```ts
+ * await using portal = await startFunction("portal", { SUPABASE_URL: api.url, … });
+ * await fetch(portal.url, { method: "OPTIONS" });
+ * ```
+ */
+export async function startFunction(
+  name: string,
+  env: Record<string, string>,
+): Promise<FunctionProcess> {
+  const port = freePort();
+  const entry = new URL(`../supabase/functions/${name}/index.ts`, import.meta.url);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", entry.pathname],
+    env: {
+      PATH: Deno.env.get("PATH") ?? "",
+      HOME: Deno.env.get("HOME") ?? "",
+      ...(Deno.env.get("DENO_DIR") ? { DENO_DIR: Deno.env.get("DENO_DIR")! } : {}),
+      ...env,
+      PORT: String(port),
+    },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let output = "";
+  const decoder = new TextDecoder();
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) output += decoder.decode(chunk);
+  };
+  const collecting = Promise.all([collect(child.stdout), collect(child.stderr)]);
+  const url = `http://127.0.0.1:${port}`;
+  const stop = async () => {
+    try {
+      child.kill("SIGTERM");
+    } catch { /* already exited */ }
+    await child.status;
+    await collecting;
+  };
+  const deadline = Date.now() + 30_000;
+  while (true) {
+    try {
+      const response = await fetch(url, { method: "OPTIONS" });
+      await response.body?.cancel();
+      break;
+    } catch {
+      if (Date.now() > deadline) {
+        await stop();
+        throw new Error(`${name} did not start within 30 s:\n${output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+  return { url, output: () => output, [Symbol.asyncDispose]: stop };
+}
