@@ -14,10 +14,12 @@ export interface LoopbackServer extends AsyncDisposable {
 }
 
 /**
- * Serves `handler` on 127.0.0.1 with a port the system picks.
+ * Serves `handler` on 127.0.0.1, on `port` or on one the system picks.
  *
  * @param handler answers requests
+ * @param port the port; 0 (the default) lets the system pick
  * @returns the server
+ * @throws {Deno.errors.AddrInUse} when the port is taken
  * @example
  * ```ts
  * await using api = await serveOnLoopback((request) => Promise.resolve(new Response("ok")));
@@ -25,11 +27,12 @@ export interface LoopbackServer extends AsyncDisposable {
  */
 export function serveOnLoopback(
   handler: (request: Request) => Response | Promise<Response>,
+  port = 0,
 ): Promise<LoopbackServer> {
   return new Promise((resolve) => {
     const server = Deno.serve({
       hostname: "127.0.0.1",
-      port: 0,
+      port,
       onListen: ({ port }) =>
         resolve({
           url: `http://127.0.0.1:${port}`,

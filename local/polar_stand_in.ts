@@ -1,0 +1,428 @@
+/**
+ * A stand-in for Polar (API 2026-10) on loopback, for the local stack: the API endpoints the
+ * functions call, a checkout page whose "Pay" button creates the customer and an active
+ * subscription, a customer portal page that can cancel at period end, and signed webhooks
+ * delivered in Polar's order. Bodies are typed with `@polar-sh/sdk`'s models.
+ *
+ * @module
+ */
+import type { models, webhooks } from "@polar-sh/sdk/2026-10";
+import { signWebhook } from "./webhook_signing.ts";
+
+/** The product the stand-in sells. */
+export const DEMO_PRODUCT_ID = "5b2bd9c4-3f2c-4d3a-9a55-6a7b3b0c9e01";
+const ORGANIZATION_ID = "8f3f0a5e-8a7b-4a53-9d8a-0a3c1e1f2b10";
+const PERIOD_DAYS = 30;
+const API_VERSION = "2026-10";
+
+/** Options of {@linkcode createPolarStandIn}. */
+export interface PolarStandInOptions {
+  /** The stand-in's own public base URL, for the page links it hands out. */
+  baseUrl: string;
+  /** Where webhooks go: `${api}/functions/v1/polar-webhooks`. */
+  webhookUrl: string;
+  /** The endpoint's signing secret. */
+  webhookSecret: string;
+}
+
+/** One webhook the stand-in sent. */
+export interface Delivery {
+  /** The event type. */
+  type: string;
+  /** The function's answer (0 when it could not be reached). */
+  status: number;
+}
+
+type Payload =
+  | webhooks.WebhookCustomerCreatedPayload
+  | webhooks.WebhookSubscriptionCreatedPayload
+  | webhooks.WebhookSubscriptionActivePayload
+  | webhooks.WebhookSubscriptionUpdatedPayload
+  | webhooks.WebhookSubscriptionCanceledPayload
+  // The order's fields the functions never read are left out.
+  | { type: "order.paid"; timestamp: string; api_version: string; data: Record<string, unknown> };
+
+/** The running stand-in. */
+export interface PolarStandIn {
+  /** Answers API and page requests. */
+  handler: (request: Request) => Promise<Response>;
+  /** Customers by id. */
+  customers: Map<string, models.CustomerIndividual>;
+  /** Subscriptions by id. */
+  subscriptions: Map<string, models.Subscription>;
+  /** Webhooks sent so far. */
+  deliveries: Delivery[];
+}
+
+/**
+ * Makes the stand-in.
+ *
+ * @param options base URL, webhook URL and secret
+ * @returns the stand-in; serve its `handler`
+ * @example
+ * ```ts
+ * const polar = createPolarStandIn({ baseUrl, webhookUrl, webhookSecret });
+ * Deno.serve({ hostname: "127.0.0.1", port: 54330 }, polar.handler);
+ * ```
+ */
+export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
+  const customers = new Map<string, models.CustomerIndividual>();
+  const subscriptions = new Map<string, models.Subscription>();
+  const checkouts = new Map<string, { checkout: CheckoutRecord; paid: boolean }>();
+  const sessions = new Map<string, { customerId: string; returnUrl: string | null }>();
+  const deliveries: Delivery[] = [];
+
+  const deliver = async (payload: Payload) => {
+    const body = JSON.stringify(payload);
+    let status = 0;
+    for (let attempt = 0; attempt < 3 && !(status >= 200 && status < 300); attempt++) {
+      const headers = await signWebhook(body, options.webhookSecret);
+      try {
+        const response = await fetch(options.webhookUrl, {
+          method: "POST",
+          body,
+          headers: { ...headers, "Content-Type": "application/json" },
+        });
+        status = response.status;
+        await response.body?.cancel();
+      } catch {
+        status = 0;
+      }
+    }
+    deliveries.push({ type: payload.type, status });
+  };
+
+  const pay = async (record: CheckoutRecord) => {
+    const now = new Date().toISOString();
+    let customer = record.customer_id ? customers.get(record.customer_id) : undefined;
+    if (!customer) {
+      customer = customerRecord(record.external_customer_id, record.customer_email);
+      customers.set(customer.id, customer);
+      await deliver({
+        type: "customer.created",
+        timestamp: now,
+        api_version: API_VERSION,
+        data: customer,
+      });
+    }
+    const subscription = subscriptionRecord(customer, record);
+    subscriptions.set(subscription.id, subscription);
+    await deliver({
+      type: "subscription.created",
+      timestamp: now,
+      api_version: API_VERSION,
+      data: subscription,
+    });
+    await deliver({
+      type: "subscription.active",
+      timestamp: now,
+      api_version: API_VERSION,
+      data: subscription,
+    });
+    await deliver({
+      type: "order.paid",
+      timestamp: now,
+      api_version: API_VERSION,
+      data: { id: crypto.randomUUID(), subscription_id: subscription.id, customer_id: customer.id },
+    });
+  };
+
+  const cancel = async (subscription: models.Subscription) => {
+    const now = new Date().toISOString();
+    Object.assign(subscription, {
+      cancel_at_period_end: true,
+      canceled_at: now,
+      ends_at: subscription.current_period_end,
+      modified_at: now,
+    });
+    await deliver({
+      type: "subscription.updated",
+      timestamp: now,
+      api_version: API_VERSION,
+      data: subscription,
+    });
+    await deliver({
+      type: "subscription.canceled",
+      timestamp: now,
+      api_version: API_VERSION,
+      data: subscription,
+    });
+  };
+
+  const handler = async (request: Request): Promise<Response> => {
+    const { pathname } = new URL(request.url);
+    const route = `${request.method} ${pathname}`;
+    if (pathname.startsWith("/v1/")) {
+      if (!request.headers.get("Authorization")?.startsWith("Bearer ")) {
+        return Response.json({ error: "Unauthorized", detail: "Invalid token" }, { status: 401 });
+      }
+      const body = await request.json().catch(() => ({}));
+      if (route === "POST /v1/customer-sessions/") {
+        const customer = customers.get(String(body.customer_id));
+        if (!customer) return validationError("customer_id", "Customer does not exist.");
+        const token = `polar_cst_${crypto.randomUUID().replaceAll("-", "")}`;
+        const returnUrl = typeof body.return_url === "string" ? body.return_url : null;
+        sessions.set(token, { customerId: customer.id, returnUrl });
+        return Response.json(
+          {
+            created_at: new Date().toISOString(),
+            modified_at: null,
+            id: crypto.randomUUID(),
+            token,
+            expires_at: new Date(Date.now() + 3600_000).toISOString(),
+            return_url: returnUrl,
+            customer_portal_url: `${options.baseUrl}/portal/${token}`,
+            customer_id: customer.id,
+            customer,
+          } satisfies models.CustomerSession,
+          { status: 201 },
+        );
+      }
+      if (route === "POST /v1/checkouts/") {
+        const products: unknown[] = Array.isArray(body.products) ? body.products : [];
+        if (products.length === 0 || products.some((id) => id !== DEMO_PRODUCT_ID)) {
+          return validationError("products", "Product does not exist.");
+        }
+        if (typeof body.customer_id === "string" && !customers.has(body.customer_id)) {
+          return validationError("customer_id", "Customer does not exist.");
+        }
+        const record = checkoutRecord(options.baseUrl, body);
+        checkouts.set(record.client_secret, { checkout: record, paid: false });
+        return Response.json(record, { status: 201 });
+      }
+      return Response.json({ detail: "Not Found" }, { status: 404 });
+    }
+
+    const [, page, key, action] = pathname.split("/");
+    if (page === "checkout" && checkouts.has(key)) {
+      const entry = checkouts.get(key)!;
+      if (request.method === "POST" && action === "pay" && !entry.paid) {
+        entry.paid = true;
+        await pay(entry.checkout);
+        const successUrl = entry.checkout.success_url.replaceAll(
+          "{CHECKOUT_ID}",
+          entry.checkout.id,
+        );
+        return Response.redirect(successUrl, 303);
+      }
+      return html(checkoutPage(entry.checkout, entry.paid));
+    }
+    if (page === "portal" && sessions.has(key)) {
+      const session = sessions.get(key)!;
+      const owned = [...subscriptions.values()].filter((s) => s.customer_id === session.customerId);
+      if (request.method === "POST" && action === "cancel") {
+        const active = owned.find((s) => s.status === "active" && !s.cancel_at_period_end);
+        if (active) await cancel(active);
+        return Response.redirect(`${options.baseUrl}/portal/${key}`, 303);
+      }
+      return html(portalPage(key, customers.get(session.customerId)!, owned, session.returnUrl));
+    }
+    return new Response("Not found", { status: 404 });
+  };
+
+  return { handler, customers, subscriptions, deliveries };
+}
+
+interface CheckoutRecord {
+  id: string;
+  client_secret: string;
+  url: string;
+  status: string;
+  success_url: string;
+  return_url: string | null;
+  customer_id: string | null;
+  external_customer_id: string | null;
+  customer_email: string | null;
+  metadata: Record<string, string | number | boolean>;
+  product_id: string;
+  created_at: string;
+  modified_at: string | null;
+  expires_at: string;
+  amount: number;
+}
+
+function checkoutRecord(baseUrl: string, body: Record<string, unknown>): CheckoutRecord {
+  const clientSecret = `polar_c_${crypto.randomUUID().replaceAll("-", "")}`;
+  const text = (value: unknown) => (typeof value === "string" ? value : null);
+  return {
+    id: crypto.randomUUID(),
+    client_secret: clientSecret,
+    url: `${baseUrl}/checkout/${clientSecret}`,
+    status: "open",
+    success_url: text(body.success_url) ?? `${baseUrl}/`,
+    return_url: text(body.return_url),
+    customer_id: text(body.customer_id),
+    external_customer_id: text(body.external_customer_id),
+    customer_email: text(body.customer_email),
+    metadata: (body.metadata ?? {}) as Record<string, string>,
+    product_id: String((body.products as unknown[])[0]),
+    created_at: new Date().toISOString(),
+    modified_at: null,
+    expires_at: new Date(Date.now() + 3600_000).toISOString(),
+    amount: 1000,
+  };
+}
+
+function customerRecord(
+  externalId: string | null,
+  email: string | null,
+): models.CustomerIndividual {
+  const id = crypto.randomUUID();
+  return {
+    id,
+    created_at: new Date().toISOString(),
+    modified_at: null,
+    metadata: {},
+    external_id: externalId,
+    email: email ?? `${id.slice(0, 8)}@example.com`,
+    email_verified: true,
+    type: "individual",
+    name: null,
+    billing_name: null,
+    billing_address: null,
+    tax_id: null,
+    organization_id: ORGANIZATION_ID,
+    deleted_at: null,
+    first_user_event_at: null,
+    avatar_url: null,
+  };
+}
+
+function subscriptionRecord(
+  customer: models.CustomerIndividual,
+  checkout: CheckoutRecord,
+): models.Subscription {
+  const now = new Date();
+  const end = new Date(now.getTime() + PERIOD_DAYS * 24 * 3600_000);
+  const price: models.ProductPriceFixed = {
+    created_at: now.toISOString(),
+    modified_at: null,
+    id: "1f0c6d0e-2b8e-4f7e-9a4e-9d1f2c3b4a50",
+    source: "catalog",
+    amount_type: "fixed",
+    price_currency: "usd",
+    tax_behavior: null,
+    is_archived: false,
+    product_id: DEMO_PRODUCT_ID,
+    price_amount: checkout.amount,
+  };
+  return {
+    created_at: now.toISOString(),
+    modified_at: now.toISOString(),
+    id: crypto.randomUUID(),
+    amount: checkout.amount,
+    currency: "usd",
+    recurring_interval: "month",
+    recurring_interval_count: 1,
+    status: "active",
+    current_period_start: now.toISOString(),
+    current_period_end: end.toISOString(),
+    current_meter_period_start: null,
+    current_meter_period_end: null,
+    trial_start: null,
+    trial_end: null,
+    cancel_at_period_end: false,
+    canceled_at: null,
+    started_at: now.toISOString(),
+    ends_at: null,
+    ended_at: null,
+    pause_at_period_end: false,
+    paused_at: null,
+    resumes_at: null,
+    customer_id: customer.id,
+    product_id: DEMO_PRODUCT_ID,
+    discount_id: null,
+    checkout_id: checkout.id,
+    units: null,
+    customer_cancellation_reason: null,
+    customer_cancellation_comment: null,
+    metadata: checkout.metadata,
+    customer,
+    product: {
+      id: DEMO_PRODUCT_ID,
+      created_at: now.toISOString(),
+      modified_at: null,
+      trial_interval: null,
+      trial_interval_count: null,
+      name: "Pro (local stand-in)",
+      description: "The local stack's demo plan",
+      visibility: "public",
+      recurring_interval: "month",
+      recurring_interval_count: 1,
+      meter_interval: null,
+      meter_interval_count: null,
+      is_recurring: true,
+      is_archived: false,
+      organization_id: ORGANIZATION_ID,
+      metadata: {},
+      is_deletable: false,
+      prices: [price],
+      benefits: [],
+      medias: [],
+      attached_custom_fields: [],
+    },
+    discount: null,
+    prices: [price],
+    meters: [],
+    pending_update: null,
+  };
+}
+
+function validationError(field: string, msg: string): Response {
+  return Response.json(
+    { detail: [{ loc: ["body", field], msg, type: "value_error", input: null }] },
+    { status: 422 },
+  );
+}
+
+function escape(value: string): string {
+  return value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+}
+
+function html(body: string): Response {
+  return new Response(
+    `<!doctype html><html><head><meta charset="utf-8"><title>Polar (local stand-in)</title>` +
+      `<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}` +
+      `button{font-size:1rem;padding:.5rem 1.25rem}.note{color:#666}</style></head>` +
+      `<body>${body}<p class="note">Polar stand-in of the local stack: no money moves.</p></body></html>`,
+    { headers: { "Content-Type": "text/html; charset=utf-8" } },
+  );
+}
+
+function checkoutPage(checkout: CheckoutRecord, paid: boolean): string {
+  const who = checkout.customer_email ?? "returning customer";
+  return `<h1>Checkout</h1><p>Pro (local stand-in), $${
+    (checkout.amount / 100).toFixed(2)
+  } a month</p>` +
+    `<p>For <strong>${escape(who)}</strong></p>` +
+    (paid
+      ? `<p>Paid.</p>`
+      : `<form method="post" action="/checkout/${escape(checkout.client_secret)}/pay">` +
+        `<button type="submit">Pay</button></form>`);
+}
+
+function portalPage(
+  token: string,
+  customer: models.CustomerIndividual,
+  subscriptions: models.Subscription[],
+  returnUrl: string | null,
+): string {
+  const rows = subscriptions.map((s) =>
+    `<li><strong>${escape(s.product.name)}</strong>: <span class="status">${
+      escape(s.status)
+    }</span>` +
+    (s.cancel_at_period_end
+      ? `, cancels at period end (${escape(s.current_period_end.slice(0, 10))})`
+      : `, renews ${escape(s.current_period_end.slice(0, 10))}`) +
+    `</li>`
+  ).join("");
+  const cancellable = subscriptions.some((s) => s.status === "active" && !s.cancel_at_period_end);
+  return `<h1>Customer portal</h1><p>${escape(customer.email)}</p><ul>${
+    rows || "<li>No subscriptions</li>"
+  }</ul>` +
+    (cancellable
+      ? `<form method="post" action="/portal/${escape(token)}/cancel">` +
+        `<button type="submit">Cancel subscription</button></form>`
+      : "") +
+    (returnUrl ? `<p><a href="${escape(returnUrl)}">Back to the app</a></p>` : "");
+}

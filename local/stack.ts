@@ -1,0 +1,244 @@
+/**
+ * The local stack: the whole billing loop on one machine, without Docker or accounts. PGlite with
+ * the project's schema, a Supabase-compatible API (Auth, PostgREST, Functions) and a Polar
+ * stand-in, each on loopback; the functions run as their real `index.ts` processes.
+ *
+ * @module
+ */
+import { corsHeaders } from "@supabase/supabase-js/cors";
+import { createAuthHandler, createPasswordUser } from "./auth.ts";
+import { createSchemaPglite, type Database, pgliteDatabase } from "./database.ts";
+import { apiKeyClaims, createTestKeys } from "./keys.ts";
+import {
+  type FunctionProcess,
+  type LoopbackServer,
+  serveOnLoopback,
+  startFunction,
+} from "./loopback.ts";
+import { createPolarStandIn, DEMO_PRODUCT_ID, type PolarStandIn } from "./polar_stand_in.ts";
+import { createSupabaseApi } from "./supabase_api.ts";
+import { createWebhookSecret } from "./webhook_signing.ts";
+
+/** Options of {@linkcode startStack}. */
+export interface StackOptions {
+  /** The Supabase API's port; 54321 as `supabase start` uses, 0 for any free one. */
+  apiPort?: number;
+  /** The Polar stand-in's port; 54330 by default, 0 for any free one. */
+  polarPort?: number;
+  /** The web app's URL. */
+  siteUrl?: string;
+  /** A real Polar sandbox token; when set, the functions talk to Polar instead of the stand-in. */
+  polarAccessToken?: string;
+  /** The real endpoint's secret, with {@linkcode polarAccessToken}. */
+  polarWebhookSecret?: string;
+  /** Progress messages. */
+  log?: (message: string) => void;
+}
+
+/** A demo user's credentials. */
+export interface DemoUser {
+  /** The email. */
+  email: string;
+  /** The password. */
+  password: string;
+}
+
+/** What `supabase/.temp/dev-stack.json` holds. */
+export interface StackInfo {
+  /** The Supabase API, for `createClient`. */
+  api_url: string;
+  /** The anon key. */
+  anon_key: string;
+  /** The service role key. */
+  service_role_key: string;
+  /** The Polar API the functions call. */
+  polar_api_url: string;
+  /** The webhook signing secret. */
+  polar_webhook_secret: string;
+  /** The web app's URL. */
+  site_url: string;
+  /** `pglite`. */
+  database: string;
+  /** The stand-in's product id. */
+  product_id: string;
+  /** The demo users. */
+  users: DemoUser[];
+}
+
+/** A running stack. */
+export interface Stack extends AsyncDisposable {
+  /** Where everything is. */
+  info: StackInfo;
+  /** The database. */
+  db: Database;
+  /** The Polar stand-in (absent when a real Polar token is used). */
+  polar: PolarStandIn | undefined;
+  /** Stops everything. */
+  close(): Promise<void>;
+}
+
+/** The demo users created at start. */
+export const DEMO_USERS: readonly DemoUser[] = [
+  { email: "ada@example.com", password: "ada-password" },
+  { email: "bob@example.com", password: "bob-password" },
+];
+
+const FUNCTIONS_DIR = new URL("../supabase/functions/", import.meta.url);
+
+/**
+ * Starts the stack and waits until every part answers.
+ *
+ * @param options ports, site URL, optional real Polar credentials, a logger
+ * @returns the running stack
+ * @throws {Error} when a port is taken or a migration fails
+ * @example
+ * ```ts
+ * await using stack = await startStack({ apiPort: 0, polarPort: 0 });
+ * const supabase = createClient(stack.info.api_url, stack.info.anon_key);
+ * ```
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const log = options.log ?? (() => {});
+  const siteUrl = options.siteUrl ?? "http://127.0.0.1:3000";
+  const cleanups: (() => Promise<void>)[] = [];
+  const close = async () => {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  };
+  try {
+    log("database: PGlite, applying bootstrap, migrations and seed");
+    const pglite = await createSchemaPglite();
+    const db = pgliteDatabase(pglite);
+    cleanups.push(() => db.close());
+
+    const keys = await createTestKeys();
+    const routes: { handle?: (request: Request) => Promise<Response> } = {};
+    const api = await listen(
+      "Supabase API",
+      (request) => routes.handle!(request),
+      options.apiPort ?? 54321,
+    );
+    cleanups.push(() => api.shutdown());
+    const issuer = `${api.url}/auth/v1`;
+    const anonKey = await keys.sign(apiKeyClaims("anon", issuer));
+    const serviceRoleKey = await keys.sign(apiKeyClaims("service_role", issuer));
+
+    const realPolar = Boolean(options.polarAccessToken);
+    const webhookSecret = options.polarWebhookSecret ?? createWebhookSecret();
+    let polar: PolarStandIn | undefined;
+    let polarUrl = "https://sandbox-api.polar.sh";
+    if (!realPolar) {
+      const state: { polar?: PolarStandIn } = {};
+      const server = await listen(
+        "Polar stand-in",
+        (request) => state.polar!.handler(request),
+        options.polarPort ?? 54330,
+      );
+      cleanups.push(() => server.shutdown());
+      polarUrl = server.url;
+      polar = state.polar = createPolarStandIn({
+        baseUrl: server.url,
+        webhookUrl: `${api.url}/functions/v1/polar-webhooks`,
+        webhookSecret,
+      });
+    }
+
+    const functionEnv = {
+      SUPABASE_URL: api.url,
+      SUPABASE_ANON_KEY: anonKey,
+      SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
+      POLAR_ACCESS_TOKEN: options.polarAccessToken ?? "polar_oat_local_stand_in",
+      POLAR_SERVER: "sandbox",
+      ...(realPolar ? {} : { POLAR_API_URL: polarUrl, POLAR_PRODUCT_IDS: DEMO_PRODUCT_ID }),
+      POLAR_WEBHOOK_SECRET: webhookSecret,
+      SITE_URL: siteUrl,
+    };
+    const functions = new Map<string, FunctionProcess>();
+    for (const name of await functionNames()) {
+      log(`function: ${name}`);
+      const process = await startFunction(name, functionEnv);
+      functions.set(name, process);
+      cleanups.push(async () => await process[Symbol.asyncDispose]());
+    }
+
+    const supabaseApi = createSupabaseApi({ db, jwks: keys.jwks, issuer });
+    const auth = createAuthHandler({ db, keys, issuer });
+    routes.handle = async (request) => {
+      const { pathname, search } = new URL(request.url);
+      const functionName = pathname.match(/^\/functions\/v1\/([^/]+)/)?.[1];
+      if (functionName) return await proxyToFunction(functions.get(functionName), request, search);
+      if (request.method === "OPTIONS") return withCors(new Response(null, { status: 204 }));
+      return withCors((await auth(request)) ?? (await supabaseApi(request)));
+    };
+
+    for (const user of DEMO_USERS) await createPasswordUser(db, user.email, user.password);
+
+    const info: StackInfo = {
+      api_url: api.url,
+      anon_key: anonKey,
+      service_role_key: serviceRoleKey,
+      polar_api_url: polarUrl,
+      polar_webhook_secret: webhookSecret,
+      site_url: siteUrl,
+      database: "pglite",
+      product_id: DEMO_PRODUCT_ID,
+      users: [...DEMO_USERS],
+    };
+    return { info, db, polar, close, [Symbol.asyncDispose]: close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function listen(
+  name: string,
+  handler: (request: Request) => Promise<Response>,
+  port: number,
+): Promise<LoopbackServer> {
+  try {
+    return await serveOnLoopback(handler, port);
+  } catch (error) {
+    if (error instanceof Deno.errors.AddrInUse) {
+      throw new Error(`${name}: port ${port} on 127.0.0.1 is already in use`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+async function functionNames(): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(FUNCTIONS_DIR)) {
+    if (!entry.isDirectory || entry.name.startsWith("_") || entry.name === "tests") continue;
+    try {
+      await Deno.stat(new URL(`${entry.name}/index.ts`, FUNCTIONS_DIR));
+      names.push(entry.name);
+    } catch { /* not a function */ }
+  }
+  return names.sort();
+}
+
+async function proxyToFunction(
+  target: FunctionProcess | undefined,
+  request: Request,
+  search: string,
+): Promise<Response> {
+  if (!target) {
+    return withCors(Response.json({ error: "Function not found" }, { status: 404 }));
+  }
+  const body = request.method === "GET" || request.method === "HEAD"
+    ? undefined
+    : await request.arrayBuffer();
+  const response = await fetch(`${target.url}/${search}`, {
+    method: request.method,
+    headers: request.headers,
+    body,
+    redirect: "manual",
+  });
+  return new Response(response.body, { status: response.status, headers: response.headers });
+}
+
+function withCors(response: Response): Response {
+  const headers = new Headers(response.headers);
+  for (const [name, value] of Object.entries(corsHeaders)) headers.set(name, value);
+  return new Response(response.body, { status: response.status, headers });
+}
