@@ -41,7 +41,9 @@ export async function createPasswordUser(
   password: string,
 ): Promise<string> {
   const [row] = await db.query<{ id: string }>(
-    "insert into auth.users (email, encrypted_password) values ($1, $2) returning id",
+    `insert into auth.users (email, encrypted_password) values ($1, $2)
+     on conflict (email) do update set encrypted_password = excluded.encrypted_password
+     returning id`,
     [email.toLowerCase(), await hashPassword(password)],
   );
   return row.id;

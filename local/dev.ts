@@ -3,7 +3,7 @@
  * `supabase/.temp/dev-stack.json`, and stops cleanly on Ctrl-C or SIGTERM.
  *
  * Ports and Polar come from the environment: `API_PORT` (54321), `POLAR_PORT` (54330), `SITE_URL`
- * (http://127.0.0.1:3000), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
+ * (http://127.0.0.1:3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
  * sandbox instead of the stand-in.
  *
  * @module
@@ -24,16 +24,12 @@ function port(name: string, fallback: number): number {
 
 if (import.meta.main) {
   try {
-    if (Deno.env.get("DATABASE_URL")) {
-      throw new Error(
-        "DATABASE_URL is set, but this version of the local stack runs only on embedded PGlite; unset it",
-      );
-    }
     const started = performance.now();
     const stack = await startStack({
       apiPort: port("API_PORT", 54321),
       polarPort: port("POLAR_PORT", 54330),
       siteUrl: Deno.env.get("SITE_URL") || undefined,
+      databaseUrl: Deno.env.get("DATABASE_URL") || undefined,
       polarAccessToken: Deno.env.get("POLAR_ACCESS_TOKEN") || undefined,
       polarWebhookSecret: Deno.env.get("POLAR_WEBHOOK_SECRET") || undefined,
       log: (message) => console.log(`  starting ${message}`),

@@ -15,6 +15,7 @@ import {
   serveOnLoopback,
   startFunction,
 } from "./loopback.ts";
+import { migrate, postgresDatabase } from "./postgres.ts";
 import { createPolarStandIn, DEMO_PRODUCT_ID, type PolarStandIn } from "./polar_stand_in.ts";
 import { createSupabaseApi } from "./supabase_api.ts";
 import { createWebhookSecret } from "./webhook_signing.ts";
@@ -27,6 +28,8 @@ export interface StackOptions {
   polarPort?: number;
   /** The web app's URL. */
   siteUrl?: string;
+  /** A PostgreSQL server to use instead of embedded PGlite. */
+  databaseUrl?: string;
   /** A real Polar sandbox token; when set, the functions talk to Polar instead of the stand-in. */
   polarAccessToken?: string;
   /** The real endpoint's secret, with {@linkcode polarAccessToken}. */
@@ -57,7 +60,7 @@ export interface StackInfo {
   polar_webhook_secret: string;
   /** The web app's URL. */
   site_url: string;
-  /** `pglite`. */
+  /** `pglite`, or the server's URL without its password. */
   database: string;
   /** The stand-in's product id. */
   product_id: string;
@@ -105,9 +108,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   };
   try {
-    log("database: PGlite, applying bootstrap, migrations and seed");
-    const pglite = await createSchemaPglite();
-    const db = pgliteDatabase(pglite);
+    const db = await openDatabase(options.databaseUrl, log);
     cleanups.push(() => db.close());
 
     const keys = await createTestKeys();
@@ -179,7 +180,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       polar_api_url: polarUrl,
       polar_webhook_secret: webhookSecret,
       site_url: siteUrl,
-      database: "pglite",
+      database: options.databaseUrl ? withoutPassword(options.databaseUrl) : "pglite",
       product_id: DEMO_PRODUCT_ID,
       users: [...DEMO_USERS],
     };
@@ -188,6 +189,32 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     await close();
     throw error;
   }
+}
+
+async function openDatabase(
+  url: string | undefined,
+  log: (message: string) => void,
+): Promise<Database> {
+  if (!url) {
+    log("database: PGlite, applying bootstrap, migrations and seed");
+    return pgliteDatabase(await createSchemaPglite());
+  }
+  log(`database: ${withoutPassword(url)}, applying what is new`);
+  const db = postgresDatabase(url);
+  try {
+    const applied = await migrate(db);
+    log(`database: ${applied.length} migration(s) applied`);
+    return db;
+  } catch (error) {
+    await db.close();
+    throw error;
+  }
+}
+
+function withoutPassword(url: string): string {
+  const parsed = new URL(url);
+  parsed.password = "";
+  return parsed.href;
 }
 
 async function listen(

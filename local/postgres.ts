@@ -1,0 +1,91 @@
+/**
+ * A PostgreSQL server as the local stack's database (`DATABASE_URL`), through postgres.js, with
+ * the same per-request role switching as PGlite, and migrations applied once each, recorded in
+ * `supabase_migrations.schema_migrations` as the Supabase CLI records them.
+ *
+ * @module
+ */
+import postgres from "postgres";
+import type { Database, QueryAs } from "./database.ts";
+import { API_ROLES } from "./database.ts";
+import { readSchemaFiles } from "./schema.ts";
+
+/**
+ * Connects to the server.
+ *
+ * @param url a `postgresql://` URL
+ * @returns the database
+ * @example
+ * ```ts
+ * const db = postgresDatabase("postgresql://postgres@127.0.0.1:54329/postgres");
+ * ```
+ */
+export function postgresDatabase(url: string): Database {
+  const sql = postgres(url, { max: 10, onnotice: () => {}, idle_timeout: 20 });
+  return {
+    query: async <T>(text: string, params: unknown[] = [], as?: QueryAs) => {
+      const rows = await sql.begin(async (tx) => {
+        if (as) {
+          if (!(API_ROLES as readonly string[]).includes(as.role)) {
+            throw new Error(`Role "${as.role}" is not an API role`);
+          }
+          await tx`select set_config('request.jwt.claims', ${JSON.stringify(as.claims)}, true)`;
+          await tx`select set_config('role', ${as.role}, true)`;
+        }
+        // deno-lint-ignore no-explicit-any
+        return await tx.unsafe(text, params as any[]);
+      });
+      return [...rows] as T[];
+    },
+    exec: async (text) => {
+      await sql.unsafe(text).simple();
+    },
+    close: () => sql.end({ timeout: 5 }),
+  };
+}
+
+/**
+ * Brings a server's database up to date: the bootstrap (idempotent), each migration not yet
+ * recorded, and the seed when any migration was new.
+ *
+ * @param db the database
+ * @returns the names of the migrations applied now
+ * @throws {Error} naming the file that failed
+ * @example
+ * ```ts
+ * await migrate(postgresDatabase(url)); // ["20261124000100_user_subscriptions.sql", …]
+ * ```
+ */
+export async function migrate(db: Database): Promise<string[]> {
+  const files = await readSchemaFiles();
+  const applied: string[] = [];
+  await db.exec(`create schema if not exists supabase_migrations;
+    create table if not exists supabase_migrations.schema_migrations (
+      version text primary key, statements text[], name text)`);
+  const done = new Set(
+    (await db.query<{ version: string }>(
+      "select version from supabase_migrations.schema_migrations",
+    ))
+      .map((row) => row.version),
+  );
+  for (const file of files) {
+    const migration = file.name.match(/migrations\/(\d+)_(.+)\.sql$/);
+    if (migration && done.has(migration[1])) continue;
+    if (file.name.endsWith("seed.sql") && applied.length === 0) continue;
+    try {
+      await db.exec(file.sql);
+    } catch (error) {
+      throw new Error(`Applying ${file.name} failed: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+    if (migration) {
+      await db.query(
+        "insert into supabase_migrations.schema_migrations (version, name) values ($1, $2)",
+        [migration[1], migration[2]],
+      );
+      applied.push(file.name);
+    }
+  }
+  return applied;
+}
