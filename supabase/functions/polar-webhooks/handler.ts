@@ -1,0 +1,170 @@
+/**
+ * The `polar-webhooks` function: verifies Polar's signed webhooks and applies them to
+ * `public.user_subscriptions` through `public.apply_polar_webhook`, once per delivery id.
+ *
+ * @module
+ */
+import { webhooks } from "@polar-sh/sdk/2026-10";
+import type { SupabaseClient } from "@supabase/supabase-js";
+import { readBodyText } from "../_shared/body.ts";
+import type { WebhookFunctionConfig } from "../_shared/config.ts";
+import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
+import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
+import type { RequestLogger } from "../_shared/log.ts";
+import {
+  InvalidEventError,
+  toWebhookDelivery,
+  WEBHOOK_OUTCOMES,
+  type WebhookDelivery,
+  type WebhookResult,
+} from "../_shared/polar_webhooks.ts";
+import { createServerClient } from "../_shared/supabase.ts";
+
+/** The largest body accepted: 1 MiB, far above any Polar event (a few KB). */
+export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
+
+/** The headers the signature covers; only these are handed to the verifier. */
+const WEBHOOK_HEADERS = ["webhook-id", "webhook-timestamp", "webhook-signature"] as const;
+
+/** What the webhook handler depends on; tests pass their own. */
+export interface PolarWebhookDependencies {
+  /** The endpoint's signing secret (`whsec_…`). */
+  webhookSecret: string;
+  /** Records a delivery and applies its change in one transaction. */
+  applyDelivery: (delivery: WebhookDelivery) => Promise<WebhookResult>;
+  /** Where the per-request log line goes. */
+  log?: RequestLogger;
+  /** A monotonic clock in milliseconds. */
+  now?: () => number;
+}
+
+/**
+ * Makes the webhook handler: `POST` only; 413 over 1 MiB, 403 `Invalid signature`, 400 for a
+ * verified body that is not a valid event, 200 when the event was applied (or was stale or a
+ * redelivery), 202 when it was recorded without effect (an unused type, or no matching user).
+ *
+ * @param deps the secret and the database write
+ * @returns the handler
+ * @example
+ * ```ts
+ * const handler = createPolarWebhookHandler(createPolarWebhookDependencies(config));
+ * const response = await handler(new Request(url, { method: "POST", body, headers: signed }));
+ * await response.json(); // { outcome: "applied" }
+ * ```
+ */
+export function createPolarWebhookHandler(deps: PolarWebhookDependencies): Handler {
+  const { webhookSecret } = deps;
+  return createJsonHandler({
+    name: "polar-webhooks",
+    methods: ["POST"],
+    // Polar calls from its servers, never from a browser: no CORS headers.
+    cors: () => ({}),
+    log: deps.log,
+    now: deps.now,
+  }, async (request) => {
+    const body = await readBodyText(request, MAX_WEBHOOK_BODY_BYTES);
+    const headers = webhookHeadersOf(request);
+    const event = await verify(body, headers, webhookSecret);
+    let delivery: WebhookDelivery;
+    try {
+      delivery = toWebhookDelivery(headers["webhook-id"], event);
+    } catch (error) {
+      if (error instanceof InvalidEventError) throw invalidEvent(error);
+      throw error;
+    }
+    const result = await deps.applyDelivery(delivery);
+    const recordedWithoutEffect = result.outcome === "ignored" || result.outcome === "skipped";
+    return jsonResponse(result, recordedWithoutEffect ? STATUS.Accepted : STATUS.OK);
+  });
+}
+
+/**
+ * The production dependencies: one service-role Supabase client per instance, every call
+ * bounded by its timeout.
+ *
+ * @param config the validated configuration
+ * @returns dependencies for {@linkcode createPolarWebhookHandler}
+ * @example
+ * ```ts
+ * createPolarWebhookHandler(
+ *   createPolarWebhookDependencies(loadWebhookFunctionConfig((name) => Deno.env.get(name))),
+ * );
+ * ```
+ */
+export function createPolarWebhookDependencies(
+  config: WebhookFunctionConfig,
+): PolarWebhookDependencies {
+  const supabase = createServerClient(config.supabaseUrl, config.supabaseServiceRoleKey);
+  return {
+    webhookSecret: config.polarWebhookSecret,
+    applyDelivery: (delivery) => applyPolarWebhook(supabase, delivery),
+  };
+}
+
+/**
+ * Calls `public.apply_polar_webhook` through PostgREST: one call, one transaction.
+ *
+ * @param supabase a client made with the service role key
+ * @param delivery the verified delivery
+ * @returns the database's answer
+ * @throws {Error} when PostgREST answers an error, cannot be reached or does not answer in time
+ * @example
+ * ```ts
+ * await applyPolarWebhook(supabase, delivery); // { outcome: "applied" }
+ * ```
+ */
+export async function applyPolarWebhook(
+  supabase: SupabaseClient,
+  delivery: WebhookDelivery,
+): Promise<WebhookResult> {
+  const { data, error } = await supabase.rpc("apply_polar_webhook", {
+    webhook_id: delivery.webhookId,
+    event_type: delivery.eventType,
+    event_timestamp: delivery.eventTimestamp,
+    change: delivery.change,
+  });
+  if (error) throw new Error(`apply_polar_webhook failed: ${error.message}`, { cause: error });
+  if (!isWebhookResult(data)) throw new Error("apply_polar_webhook returned an unexpected value");
+  return data;
+}
+
+async function verify(
+  body: string,
+  headers: Record<string, string>,
+  secret: string,
+): Promise<unknown> {
+  try {
+    return await webhooks.validateEvent(body, headers, secret);
+  } catch (error) {
+    // Checked first: verification errors are also PolarWebhookErrors.
+    if (error instanceof webhooks.PolarWebhookVerificationError) {
+      throw new HttpError(STATUS.Forbidden, "Invalid signature", { cause: error });
+    }
+    // The signature held, but the type is one this SDK does not know: a newer Polar event,
+    // recorded like any other type we do not use. Without a type it is not an event at all.
+    if (error instanceof webhooks.PolarWebhookUnknownTypeError) {
+      if (typeof error.eventType === "string") return JSON.parse(body);
+      throw invalidEvent(error);
+    }
+    if (error instanceof webhooks.PolarWebhookError) throw invalidEvent(error);
+    throw error;
+  }
+}
+
+function webhookHeadersOf(request: Request): Record<typeof WEBHOOK_HEADERS[number], string> {
+  const headers: Record<string, string> = {};
+  for (const name of WEBHOOK_HEADERS) {
+    const value = request.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  return headers as Record<typeof WEBHOOK_HEADERS[number], string>;
+}
+
+function invalidEvent(cause: Error): HttpError {
+  return new HttpError(STATUS.BadRequest, "Invalid event", { cause: cause.message });
+}
+
+function isWebhookResult(value: unknown): value is WebhookResult {
+  return typeof value === "object" && value !== null &&
+    (WEBHOOK_OUTCOMES as readonly string[]).includes((value as WebhookResult).outcome);
+}

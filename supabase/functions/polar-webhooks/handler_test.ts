@@ -1,0 +1,844 @@
+import assert from "node:assert/strict";
+import type { models } from "@polar-sh/sdk/2026-10";
+import { createSupabaseApi } from "../../../local/supabase_api.ts";
+import type { RequestLog } from "../_shared/log.ts";
+import { SUBSCRIPTION_EVENT_TYPES } from "../_shared/polar_webhooks.ts";
+import { createServerClient } from "../_shared/supabase.ts";
+import { createTestDatabase, insertUser } from "../tests/support/database.ts";
+import { fetchFrom } from "../tests/support/fetch.ts";
+import { apiKeyClaims, createTestKeys } from "../tests/support/keys.ts";
+import {
+  createClock,
+  customerEvent,
+  customerFixture,
+  type PolarEvent,
+  subscriptionEvent,
+  subscriptionFixture,
+} from "../tests/support/polar_events.ts";
+import {
+  createWebhookSecret,
+  signWebhook,
+  type SignWebhookOptions,
+  type WebhookHeaders,
+} from "../tests/support/webhook_signing.ts";
+import { applyPolarWebhook, createPolarWebhookHandler, MAX_WEBHOOK_BODY_BYTES } from "./handler.ts";
+
+const SUPABASE_URL = "http://supabase.test";
+const ISSUER = `${SUPABASE_URL}/auth/v1`;
+const FIVE_MINUTES_S = 5 * 60;
+
+interface Row {
+  polar_customer_id: string | null;
+  polar_subscription_id: string | null;
+  status: string | null;
+  product_id: string | null;
+  current_period_end: Date | null;
+  cancel_at_period_end: boolean;
+  canceled_at: Date | null;
+  ended_at: Date | null;
+  polar_modified_at: Date | null;
+  polar_customer_modified_at: Date | null;
+  updated_at: Date;
+}
+
+interface DeliveryRow {
+  webhook_id: string;
+  event_type: string;
+  outcome: string;
+  reason: string | null;
+  user_id: string | null;
+}
+
+/**
+ * A webhook handler wired to the real database function through the PostgREST stand-in with the
+ * service role key; `options.wrapFetch` can cut or stall the way to the database.
+ */
+async function setup(
+  options: { wrapFetch?: (real: typeof fetch) => typeof fetch; timeoutMs?: number } = {},
+) {
+  const db = await createTestDatabase();
+  const keys = await createTestKeys();
+  const api = createSupabaseApi({ db, jwks: keys.jwks, issuer: ISSUER });
+  const serviceKey = await keys.sign(apiKeyClaims("service_role", ISSUER));
+  const supabase = createServerClient(SUPABASE_URL, serviceKey, {
+    fetch: (options.wrapFetch ?? ((real) => real))(fetchFrom(api)),
+    timeoutMs: options.timeoutMs,
+  });
+  const secret = createWebhookSecret();
+  const logs: RequestLog[] = [];
+  const handler = createPolarWebhookHandler({
+    webhookSecret: secret,
+    applyDelivery: (delivery) => applyPolarWebhook(supabase, delivery),
+    log: (entry) => logs.push(entry),
+  });
+  const userId = await insertUser(db);
+  const customer = customerFixture({ externalId: userId });
+  const clock = createClock();
+
+  /** Signs and sends an event; the same `id` is a redelivery. */
+  const send = async (event: PolarEvent | string, sign: SignWebhookOptions = {}) => {
+    const body = typeof event === "string" ? event : JSON.stringify(event);
+    const headers = await signWebhook(body, secret, sign);
+    return handler(webhookRequest(body, headers));
+  };
+  const row = async (user = userId) =>
+    (await db.query<Row>("select * from public.user_subscriptions where user_id = $1", [user]))[0];
+  const deliveries = () =>
+    db.query<DeliveryRow>(
+      "select webhook_id, event_type, outcome, reason, user_id::text from polar.webhook_deliveries order by received_at, webhook_id",
+    );
+  return {
+    db,
+    handler,
+    secret,
+    logs,
+    userId,
+    customer,
+    clock,
+    send,
+    row,
+    deliveries,
+    /** A subscription of this test's customer, at the clock's next tick. */
+    subscription: (fields: Partial<models.Subscription> = {}) =>
+      subscriptionFixture(customer, { modified_at: clock.next(), ...fields }),
+    [Symbol.asyncDispose]: () => db.close(),
+  };
+}
+
+function webhookRequest(body: BodyInit, headers: HeadersInit | WebhookHeaders, method = "POST") {
+  return new Request("http://localhost/functions/v1/polar-webhooks", {
+    method,
+    body: method === "GET" || method === "HEAD" ? undefined : body,
+    headers: { ...headers, "Content-Type": "application/json" },
+  });
+}
+
+async function assertJson(response: Response, status: number, body: unknown) {
+  assert.equal(response.status, status);
+  assert.equal(response.headers.get("Content-Type"), "application/json");
+  assert.deepEqual(await response.json(), body);
+}
+
+/** The same subscription, a later version of it. */
+function next(
+  subscription: models.Subscription,
+  modifiedAt: string,
+  fields: Partial<models.Subscription> = {},
+): models.Subscription {
+  return { ...subscription, ...fields, modified_at: modifiedAt };
+}
+
+// ----- Verification ------------------------------------------------------------------------
+
+Deno.test("polar-webhooks applies a subscription signed the way Polar signs", async () => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  const response = await t.send(subscriptionEvent("subscription.created", subscription), {
+    id: "msg_polar",
+  });
+  await assertJson(response, 200, { outcome: "applied" });
+  const row = await t.row();
+  assert.equal(row.polar_customer_id, t.customer.id);
+  assert.equal(row.polar_subscription_id, subscription.id);
+  assert.equal(row.status, "active");
+  assert.equal(row.product_id, subscription.product_id);
+  assert.equal(row.current_period_end?.toISOString(), subscription.current_period_end);
+  assert.equal(row.cancel_at_period_end, false);
+  assert.equal(row.polar_modified_at?.toISOString(), subscription.modified_at);
+  assert.deepEqual(await t.deliveries(), [{
+    webhook_id: "msg_polar",
+    event_type: "subscription.created",
+    outcome: "applied",
+    reason: null,
+    user_id: t.userId,
+  }]);
+});
+
+Deno.test("polar-webhooks accepts the Standard Webhooks key encoding too", async () => {
+  await using t = await setup();
+  const response = await t.send(
+    subscriptionEvent("subscription.active", t.subscription({ status: "active" })),
+    { keyEncoding: "standard" },
+  );
+  await assertJson(response, 200, { outcome: "applied" });
+  assert.equal((await t.row()).status, "active");
+});
+
+Deno.test("polar-webhooks answers 403 and writes nothing for a bad signature", async (test) => {
+  await using t = await setup();
+  const body = JSON.stringify(
+    subscriptionEvent("subscription.active", t.subscription({ status: "active" })),
+  );
+  const good = await signWebhook(body, t.secret);
+  const now = Math.floor(Date.now() / 1000);
+  const without = (name: keyof typeof good) => {
+    const headers: Record<string, string> = { ...good };
+    delete headers[name];
+    return headers;
+  };
+  const cases: Record<string, Promise<WebhookHeaders> | Record<string, string>> = {
+    "no headers": {},
+    "no webhook-id": without("webhook-id"),
+    "no webhook-timestamp": without("webhook-timestamp"),
+    "no webhook-signature": without("webhook-signature"),
+    "another secret": signWebhook(body, createWebhookSecret()),
+    "another id than signed": { ...good, "webhook-id": "msg_other" },
+    "a timestamp past the tolerance": signWebhook(body, t.secret, {
+      timestamp: now - FIVE_MINUTES_S - 60,
+    }),
+    "a timestamp ahead of the tolerance": signWebhook(body, t.secret, {
+      timestamp: now + FIVE_MINUTES_S + 60,
+    }),
+    "a non-numeric timestamp": { ...good, "webhook-timestamp": "yesterday" },
+    "an unknown signature version": {
+      ...good,
+      "webhook-signature": good["webhook-signature"].replace("v1,", "v2,"),
+    },
+    "a garbage signature": { ...good, "webhook-signature": "v1,not base64!" },
+    "the secret as the signature": { ...good, "webhook-signature": `v1,${t.secret}` },
+  };
+  for (const [name, headers] of Object.entries(cases)) {
+    await test.step(name, async () => {
+      const response = await t.handler(webhookRequest(body, await headers));
+      await assertJson(response, 403, { error: "Invalid signature" });
+    });
+  }
+  await test.step("a body changed after signing", async () => {
+    const tampered = body.replace('"active"', '"canceled"');
+    await assertJson(await t.handler(webhookRequest(tampered, good)), 403, {
+      error: "Invalid signature",
+    });
+  });
+  assert.deepEqual(await t.deliveries(), []);
+  assert.equal(await t.row(), undefined);
+});
+
+Deno.test("polar-webhooks answers 400 and writes nothing for a signed body that is not a valid event", async (test) => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  const event = subscriptionEvent("subscription.updated", subscription);
+  const withData = (data: Record<string, unknown>) =>
+    JSON.stringify({ ...event, data: { ...subscription, ...data } });
+  const cases: Record<string, string> = {
+    "not JSON": "{",
+    "an empty body": "",
+    "an array": "[]",
+    "an object without type": JSON.stringify({ timestamp: event.timestamp, data: {} }),
+    "a type that is not a string": JSON.stringify({ ...event, type: 42 }),
+    "no timestamp": JSON.stringify({ ...event, timestamp: undefined }),
+    "a malformed timestamp": JSON.stringify({ ...event, timestamp: "yesterday" }),
+    "no data": JSON.stringify({ ...event, data: null }),
+    "a subscription without id": withData({ id: undefined }),
+    "a subscription without status": withData({ status: null }),
+    "a subscription without customer": withData({ customer: undefined }),
+    "a customer_id that is not the customer's": withData({ customer_id: "cus_other" }),
+    "a malformed current_period_end": withData({ current_period_end: "next month" }),
+    "a non-boolean cancel_at_period_end": withData({ cancel_at_period_end: "yes" }),
+    "a customer without id": JSON.stringify(
+      customerEvent("customer.updated", { ...t.customer, id: "" }),
+    ),
+    "an external_id that is not a string": JSON.stringify(
+      customerEvent("customer.updated", {
+        ...t.customer,
+        external_id: 42 as unknown as string,
+      }),
+    ),
+  };
+  for (const [name, body] of Object.entries(cases)) {
+    await test.step(name, async () => {
+      await assertJson(await t.send(body), 400, { error: "Invalid event" });
+    });
+  }
+  assert.deepEqual(await t.deliveries(), []);
+  assert.equal(await t.row(), undefined);
+});
+
+Deno.test("polar-webhooks answers 202 and only records an event type it does not use", async (test) => {
+  await using t = await setup();
+  const cases: Record<string, Record<string, unknown>> = {
+    "a type the SDK knows": {
+      type: "order.paid",
+      timestamp: t.clock.next(),
+      api_version: "2026-10",
+      data: { id: crypto.randomUUID(), customer_id: t.customer.id },
+    },
+    "a type newer than the SDK": {
+      type: "subscription.teleported",
+      timestamp: t.clock.next(),
+      data: {},
+    },
+  };
+  for (const [name, event] of Object.entries(cases)) {
+    await test.step(name, async () => {
+      const response = await t.send(JSON.stringify(event), { id: `msg_${event.type}` });
+      await assertJson(response, 202, { outcome: "ignored" });
+    });
+  }
+  assert.deepEqual(
+    (await t.deliveries()).map(({ event_type, outcome }) => ({ event_type, outcome })),
+    [
+      { event_type: "order.paid", outcome: "ignored" },
+      { event_type: "subscription.teleported", outcome: "ignored" },
+    ],
+  );
+  assert.equal(await t.row(), undefined);
+});
+
+Deno.test("polar-webhooks answers 405 with Allow for other methods and writes nothing", async () => {
+  await using t = await setup();
+  for (const method of ["GET", "PUT", "PATCH", "DELETE"]) {
+    const response = await t.handler(webhookRequest("{}", {}, method));
+    assert.equal(response.status, 405);
+    assert.equal(response.headers.get("Allow"), "OPTIONS, POST");
+    await response.body?.cancel();
+  }
+  assert.deepEqual(await t.deliveries(), []);
+});
+
+Deno.test("polar-webhooks answers 413 for a body over 1 MiB before reading it whole", async (test) => {
+  await using t = await setup();
+  const event = subscriptionEvent("subscription.active", t.subscription({ status: "active" }));
+  const big = JSON.stringify({ ...event, pad: "x".repeat(MAX_WEBHOOK_BODY_BYTES) });
+  const headers = await signWebhook(big, t.secret);
+  await test.step("declared by Content-Length", async () => {
+    const request = webhookRequest(big, {
+      ...headers,
+      "Content-Length": String(new TextEncoder().encode(big).byteLength),
+    });
+    await assertJson(await t.handler(request), 413, { error: "Request body too large" });
+  });
+  await test.step("streamed without a length, cut off at the limit", async () => {
+    let pulled = 0;
+    const chunk = new TextEncoder().encode("x".repeat(64 * 1024));
+    const stream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += chunk.byteLength;
+        controller.enqueue(chunk);
+        // An endless body: only the limit stops the reading.
+      },
+    });
+    const response = await t.handler(webhookRequest(stream, headers));
+    await assertJson(response, 413, { error: "Request body too large" });
+    assert.ok(pulled <= MAX_WEBHOOK_BODY_BYTES + 2 * chunk.byteLength, `pulled ${pulled} bytes`);
+  });
+  assert.deepEqual(await t.deliveries(), []);
+});
+
+// ----- Polar's delivery model ---------------------------------------------------------------
+
+Deno.test("polar-webhooks changes nothing on a redelivery of the same webhook-id", async () => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  const event = subscriptionEvent("subscription.updated", subscription);
+  await assertJson(await t.send(event, { id: "msg_once" }), 200, { outcome: "applied" });
+  const before = await t.row();
+  // Even a redelivery whose body says something else changes nothing: the id is the event.
+  const changed = subscriptionEvent(
+    "subscription.updated",
+    next(subscription, t.clock.next(), { status: "canceled" }),
+  );
+  await assertJson(await t.send(changed, { id: "msg_once" }), 200, { outcome: "duplicate" });
+  await assertJson(await t.send(event, { id: "msg_once" }), 200, { outcome: "duplicate" });
+  assert.deepEqual(await t.row(), before);
+  assert.equal((await t.deliveries()).length, 1);
+});
+
+Deno.test("polar-webhooks treats the same event under a new webhook-id as stale", async () => {
+  await using t = await setup();
+  const event = subscriptionEvent("subscription.updated", t.subscription({ status: "active" }));
+  await assertJson(await t.send(event), 200, { outcome: "applied" });
+  const before = await t.row();
+  await assertJson(await t.send(event), 200, { outcome: "stale" });
+  assert.deepEqual(await t.row(), before, "not even updated_at moves");
+  assert.deepEqual((await t.deliveries()).map((d) => d.outcome), ["applied", "stale"]);
+});
+
+Deno.test("polar-webhooks applies concurrent deliveries of one event once", async () => {
+  await using t = await setup();
+  const body = JSON.stringify(
+    subscriptionEvent("subscription.active", t.subscription({ status: "active" })),
+  );
+  const headers = await signWebhook(body, t.secret, { id: "msg_concurrent" });
+  const responses = await Promise.all(
+    Array.from({ length: 5 }, () => t.handler(webhookRequest(body, headers))),
+  );
+  const outcomes = await Promise.all(
+    responses.map(async (response) => {
+      assert.equal(response.status, 200);
+      return (await response.json()).outcome;
+    }),
+  );
+  assert.deepEqual(outcomes.sort(), [
+    "applied",
+    "duplicate",
+    "duplicate",
+    "duplicate",
+    "duplicate",
+  ]);
+  assert.equal((await t.deliveries()).length, 1);
+  assert.equal((await t.row()).status, "active");
+});
+
+Deno.test("polar-webhooks keeps subscription.active when subscription.created arrives after it", async () => {
+  await using t = await setup();
+  const created = subscriptionFixture(t.customer, { status: "incomplete", modified_at: null });
+  const active = next(created, t.clock.next(), { status: "active" });
+  await assertJson(await t.send(subscriptionEvent("subscription.active", active)), 200, {
+    outcome: "applied",
+  });
+  // Polar stamps the late event later than the state it carries; its version is created_at.
+  const late = subscriptionEvent("subscription.created", created, t.clock.next());
+  await assertJson(await t.send(late), 200, { outcome: "stale" });
+  const row = await t.row();
+  assert.equal(row.status, "active");
+  assert.equal(row.polar_modified_at?.toISOString(), active.modified_at);
+});
+
+Deno.test("polar-webhooks keeps the state at t2 when an update at t1 arrives after it", async () => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  const t1 = next(subscription, t.clock.next(), { cancel_at_period_end: true });
+  const t2 = next(subscription, t.clock.next(), { cancel_at_period_end: false });
+  await assertJson(await t.send(subscriptionEvent("subscription.updated", t2)), 200, {
+    outcome: "applied",
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.updated", t1)), 200, {
+    outcome: "stale",
+  });
+  const row = await t.row();
+  assert.equal(row.cancel_at_period_end, false);
+  assert.equal(row.polar_modified_at?.toISOString(), t2.modified_at);
+});
+
+Deno.test("polar-webhooks handles every subscription.* event of the 2026-10 API", async (test) => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  const statusOf: Record<string, models.SubscriptionStatus> = {
+    "subscription.past_due": "past_due",
+    "subscription.paused": "paused",
+    "subscription.revoked": "canceled",
+    "subscription.canceled": "active",
+  };
+  for (const type of SUBSCRIPTION_EVENT_TYPES) {
+    await test.step(type, async () => {
+      const status = statusOf[type] ?? "active";
+      const data = next(subscription, t.clock.next(), { status });
+      await assertJson(await t.send(subscriptionEvent(type, data)), 200, { outcome: "applied" });
+      assert.equal((await t.row()).status, status);
+    });
+  }
+});
+
+// ----- Polar's documented sequences ---------------------------------------------------------
+
+/** Polar's events when a customer cancels at period end, in the order Polar sends them. */
+function cancelAtPeriodEnd(t: Awaited<ReturnType<typeof setup>>) {
+  const subscription = t.subscription({ status: "active" });
+  const canceledAt = t.clock.next();
+  const canceling = next(subscription, canceledAt, {
+    cancel_at_period_end: true,
+    canceled_at: canceledAt,
+    ends_at: subscription.current_period_end,
+  });
+  const endedAt = t.clock.next();
+  const ended = next(canceling, endedAt, { status: "canceled", ended_at: endedAt });
+  return {
+    subscription,
+    ended,
+    events: [
+      subscriptionEvent("subscription.active", subscription),
+      subscriptionEvent("subscription.updated", canceling),
+      subscriptionEvent("subscription.canceled", canceling),
+      subscriptionEvent("subscription.updated", ended),
+      subscriptionEvent("subscription.revoked", ended),
+    ],
+  };
+}
+
+Deno.test("polar-webhooks follows a cancellation at period end to its final state", async () => {
+  await using t = await setup();
+  const { events, ended } = cancelAtPeriodEnd(t);
+  const outcomes = [];
+  for (const event of events) outcomes.push((await (await t.send(event)).json()).outcome);
+  assert.deepEqual(outcomes, ["applied", "applied", "stale", "applied", "stale"]);
+  const row = await t.row();
+  assert.equal(row.status, "canceled");
+  assert.equal(row.cancel_at_period_end, true);
+  assert.equal(row.canceled_at?.toISOString(), ended.canceled_at);
+  assert.equal(row.ended_at?.toISOString(), ended.ended_at);
+  assert.equal(row.polar_customer_id, t.customer.id, "the customer can still open the portal");
+});
+
+Deno.test("polar-webhooks reaches the same final state whatever the delivery order", async (test) => {
+  const orders = [[4, 3, 2, 1, 0], [2, 0, 4, 1, 3], [3, 0, 1, 2, 4], [1, 4, 0, 3, 2]];
+  for (const order of orders) {
+    await test.step(order.join(","), async () => {
+      await using t = await setup();
+      const { events, ended } = cancelAtPeriodEnd(t);
+      for (const index of order) assert.equal((await t.send(events[index])).status, 200);
+      const row = await t.row();
+      assert.equal(row.status, "canceled");
+      assert.equal(row.ended_at?.toISOString(), ended.ended_at);
+      assert.equal(row.polar_modified_at?.toISOString(), ended.modified_at);
+    });
+  }
+});
+
+Deno.test("polar-webhooks keeps an immediate cancellation when an older update arrives late", async () => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  const revokedAt = t.clock.next();
+  const revoked = next(subscription, revokedAt, {
+    status: "canceled",
+    canceled_at: revokedAt,
+    ended_at: revokedAt,
+    ends_at: revokedAt,
+  });
+  await t.send(subscriptionEvent("subscription.active", subscription));
+  await assertJson(await t.send(subscriptionEvent("subscription.revoked", revoked)), 200, {
+    outcome: "applied",
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.canceled", revoked)), 200, {
+    outcome: "stale",
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.updated", subscription)), 200, {
+    outcome: "stale",
+  });
+  const row = await t.row();
+  assert.equal(row.status, "canceled");
+  assert.equal(row.ended_at?.toISOString(), revokedAt);
+  assert.equal(row.polar_customer_id, t.customer.id);
+});
+
+Deno.test("polar-webhooks moves the period forward on a renewal and never back", async () => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  const renewedEnd = new Date(Date.parse(subscription.current_period_end) + 30 * 86400_000)
+    .toISOString();
+  const cycled = next(subscription, t.clock.next(), {
+    current_period_start: subscription.current_period_end,
+    current_period_end: renewedEnd,
+  });
+  await t.send(subscriptionEvent("subscription.active", subscription));
+  await assertJson(await t.send(subscriptionEvent("subscription.cycled", cycled)), 200, {
+    outcome: "applied",
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.updated", cycled)), 200, {
+    outcome: "stale",
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.updated", subscription)), 200, {
+    outcome: "stale",
+  });
+  assert.equal((await t.row()).current_period_end?.toISOString(), renewedEnd);
+});
+
+Deno.test("polar-webhooks undoes a pending cancellation on subscription.uncanceled", async () => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  const canceledAt = t.clock.next();
+  const canceling = next(subscription, canceledAt, {
+    cancel_at_period_end: true,
+    canceled_at: canceledAt,
+  });
+  const uncanceled = next(canceling, t.clock.next(), {
+    cancel_at_period_end: false,
+    canceled_at: null,
+  });
+  await t.send(subscriptionEvent("subscription.canceled", canceling));
+  await assertJson(await t.send(subscriptionEvent("subscription.uncanceled", uncanceled)), 200, {
+    outcome: "applied",
+  });
+  const row = await t.row();
+  assert.equal(row.cancel_at_period_end, false);
+  assert.equal(row.canceled_at, null);
+});
+
+Deno.test("polar-webhooks never lets an ended subscription replace a live one", async () => {
+  await using t = await setup();
+  const old = t.subscription({ status: "active" });
+  const current = t.subscription({ status: "active" });
+  const oldEnded = next(old, t.clock.next(), { status: "canceled", ended_at: t.clock.next() });
+  await t.send(subscriptionEvent("subscription.active", current));
+  await assertJson(await t.send(subscriptionEvent("subscription.revoked", oldEnded)), 200, {
+    outcome: "stale",
+  });
+  const row = await t.row();
+  assert.equal(row.polar_subscription_id, current.id);
+  assert.equal(row.status, "active");
+  await test_newSubscriptionReplacesEnded(t, oldEnded);
+});
+
+/** A new live subscription does replace an ended one. */
+async function test_newSubscriptionReplacesEnded(
+  t: Awaited<ReturnType<typeof setup>>,
+  ended: models.Subscription,
+) {
+  const user = await insertUser(t.db);
+  const customer = customerFixture({ externalId: user });
+  const mine = { ...ended, id: crypto.randomUUID(), customer, customer_id: customer.id };
+  await t.send(subscriptionEvent("subscription.revoked", mine));
+  const renewed = subscriptionFixture(customer, { status: "active", modified_at: t.clock.next() });
+  await assertJson(await t.send(subscriptionEvent("subscription.created", renewed)), 200, {
+    outcome: "applied",
+  });
+  const row = await t.row(user);
+  assert.equal(row.polar_subscription_id, renewed.id);
+  assert.equal(row.status, "active");
+}
+
+// ----- Customers and linking ----------------------------------------------------------------
+
+Deno.test("polar-webhooks links a user on customer.created before any subscription", async () => {
+  await using t = await setup();
+  await assertJson(await t.send(customerEvent("customer.created", t.customer)), 200, {
+    outcome: "applied",
+  });
+  const row = await t.row();
+  assert.equal(row.polar_customer_id, t.customer.id);
+  assert.equal(row.status, null);
+  assert.equal(row.polar_subscription_id, null);
+});
+
+Deno.test("polar-webhooks clears polar_customer_id on customer.deleted and keeps the rest", async () => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.active", subscription));
+  const deletedAt = t.clock.next();
+  const deleted = { ...t.customer, deleted_at: deletedAt, modified_at: deletedAt };
+  await assertJson(await t.send(customerEvent("customer.deleted", deleted)), 200, {
+    outcome: "applied",
+  });
+  let row = await t.row();
+  assert.equal(row.polar_customer_id, null);
+  assert.equal(row.polar_subscription_id, subscription.id);
+  assert.equal(row.status, "active");
+
+  // Late news about the customer from before the deletion does not bring the link back.
+  await assertJson(await t.send(customerEvent("customer.created", t.customer)), 200, {
+    outcome: "stale",
+  });
+  const lateSubscription = next(subscription, t.clock.next(), { status: "canceled" });
+  await assertJson(await t.send(subscriptionEvent("subscription.revoked", lateSubscription)), 200, {
+    outcome: "applied",
+  });
+  row = await t.row();
+  assert.equal(row.polar_customer_id, null);
+  assert.equal(row.status, "canceled", "the subscription's own clock still moves it");
+});
+
+Deno.test("polar-webhooks remembers a deletion that arrives before customer.created", async () => {
+  await using t = await setup();
+  const deletedAt = t.clock.next();
+  await t.send(
+    customerEvent("customer.deleted", { ...t.customer, deleted_at: deletedAt, modified_at: null }),
+  );
+  await assertJson(await t.send(customerEvent("customer.created", t.customer)), 200, {
+    outcome: "stale",
+  });
+  assert.equal((await t.row()).polar_customer_id, null);
+});
+
+Deno.test("polar-webhooks does not clear a newer customer when an old one is deleted", async () => {
+  await using t = await setup();
+  const replacement = customerFixture({ externalId: t.userId });
+  replacement.created_at = t.clock.next();
+  await t.send(customerEvent("customer.created", replacement));
+  const deletedAt = new Date(Date.parse(replacement.created_at) - 1000).toISOString();
+  await assertJson(
+    await t.send(customerEvent("customer.deleted", { ...t.customer, deleted_at: deletedAt })),
+    200,
+    { outcome: "stale" },
+  );
+  assert.equal((await t.row()).polar_customer_id, replacement.id);
+});
+
+Deno.test("polar-webhooks keeps customer and subscription clocks apart", async () => {
+  await using t = await setup();
+  const subscription = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.active", subscription));
+  // A customer edited far later than the subscription's next change...
+  const later = new Date(Date.now() + 3600_000).toISOString();
+  await assertJson(
+    await t.send(customerEvent("customer.updated", { ...t.customer, modified_at: later })),
+    200,
+    { outcome: "applied" },
+  );
+  // ...does not make that change look stale, and the older customer snapshot it embeds does
+  // not touch the link.
+  const canceled = next(subscription, t.clock.next(), { cancel_at_period_end: true });
+  await assertJson(await t.send(subscriptionEvent("subscription.updated", canceled)), 200, {
+    outcome: "applied",
+  });
+  const row = await t.row();
+  assert.equal(row.cancel_at_period_end, true);
+  assert.equal(row.polar_customer_modified_at?.toISOString(), later);
+});
+
+Deno.test("polar-webhooks falls back to the subscription's metadata.user_id", async () => {
+  await using t = await setup();
+  const anonymous = customerFixture();
+  const subscription = subscriptionFixture(anonymous, {
+    status: "active",
+    modified_at: t.clock.next(),
+    metadata: { user_id: t.userId },
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 200, {
+    outcome: "applied",
+  });
+  assert.equal((await t.row()).polar_customer_id, anonymous.id);
+  // Later events about that customer find the user through the link.
+  const edited = { ...anonymous, modified_at: t.clock.next(), email: "new@example.com" };
+  await assertJson(await t.send(customerEvent("customer.updated", edited)), 200, {
+    outcome: "applied",
+  });
+});
+
+Deno.test("polar-webhooks answers 202 and records the reason for a customer with no user", async (test) => {
+  await using t = await setup();
+  const cases: Record<string, [PolarEvent, string]> = {
+    "no external_id and no metadata": [
+      subscriptionEvent(
+        "subscription.created",
+        subscriptionFixture(customerFixture(), { status: "active" }),
+      ),
+      "customer has no external_id and no metadata.user_id",
+    ],
+    "an external_id that is no user": [
+      customerEvent("customer.created", customerFixture({ externalId: crypto.randomUUID() })),
+      "no user matches external_id or metadata.user_id",
+    ],
+    "an external_id that is not a UUID": [
+      customerEvent("customer.updated", customerFixture({ externalId: "user_42" })),
+      "no user matches external_id or metadata.user_id",
+    ],
+    "a metadata.user_id that is no user": [
+      subscriptionEvent(
+        "subscription.active",
+        subscriptionFixture(customerFixture(), {
+          status: "active",
+          metadata: { user_id: crypto.randomUUID() },
+        }),
+      ),
+      "no user matches external_id or metadata.user_id",
+    ],
+  };
+  for (const [name, [event, reason]] of Object.entries(cases)) {
+    await test.step(name, async () => {
+      await assertJson(await t.send(event), 202, { outcome: "skipped", reason });
+    });
+  }
+  const recorded = await t.deliveries();
+  assert.deepEqual(
+    recorded.map((d) => [d.outcome, d.reason]),
+    Object.values(cases).map((
+      [, reason],
+    ) => ["skipped", reason]),
+  );
+  assert.deepEqual(await t.db.query("select * from public.user_subscriptions"), []);
+  await test.step("a redelivery of a skipped event is a duplicate", async () => {
+    const [event] = cases["no external_id and no metadata"];
+    const body = JSON.stringify(event);
+    const headers = await signWebhook(body, t.secret, { id: recorded[0].webhook_id });
+    await assertJson(await t.handler(webhookRequest(body, headers)), 200, {
+      outcome: "duplicate",
+    });
+  });
+});
+
+Deno.test("polar-webhooks skips a customer already linked to another user", async () => {
+  await using t = await setup();
+  await t.send(customerEvent("customer.created", t.customer));
+  const other = await insertUser(t.db);
+  const subscription = subscriptionFixture(
+    { ...t.customer, external_id: null },
+    { status: "active", metadata: { user_id: other }, modified_at: t.clock.next() },
+  );
+  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 202, {
+    outcome: "skipped",
+    reason: "customer is linked to another user",
+  });
+  assert.equal(await t.row(other), undefined);
+  assert.equal((await t.row()).polar_subscription_id, null);
+});
+
+// ----- Failures ----------------------------------------------------------------------------
+
+Deno.test("polar-webhooks answers 500 and records nothing when the database is unreachable", async (test) => {
+  const state = { down: true };
+  await using t = await setup({
+    wrapFetch: (real) => (input, init) =>
+      state.down
+        ? Promise.reject(new TypeError("error sending request: connection refused"))
+        : real(input, init),
+  });
+  const body = JSON.stringify(
+    subscriptionEvent("subscription.active", t.subscription({ status: "active" })),
+  );
+  const headers = await signWebhook(body, t.secret, { id: "msg_retry" });
+  await test.step("down: 500, so Polar retries", async () => {
+    await assertJson(await t.handler(webhookRequest(body, headers)), 500, {
+      error: "Something went wrong",
+    });
+    assert.match(t.logs[0].cause ?? "", /connection refused/);
+    assert.deepEqual(await t.deliveries(), []);
+  });
+  await test.step("back: Polar's retry of the same delivery applies it", async () => {
+    state.down = false;
+    await assertJson(await t.handler(webhookRequest(body, headers)), 200, { outcome: "applied" });
+    assert.equal((await t.row()).status, "active");
+  });
+});
+
+Deno.test("polar-webhooks answers 500 and records nothing when the database times out", async () => {
+  const hang: typeof fetch = (_input, init) =>
+    new Promise((_resolve, reject) => {
+      init?.signal?.addEventListener("abort", () => reject(init.signal?.reason));
+    });
+  await using t = await setup({ wrapFetch: () => hang, timeoutMs: 50 });
+  const started = performance.now();
+  const response = await t.send(
+    subscriptionEvent("subscription.active", t.subscription({ status: "active" })),
+  );
+  await assertJson(response, 500, { error: "Something went wrong" });
+  assert.ok(performance.now() - started < 2000, "bounded by the client's timeout");
+  assert.deepEqual(await t.deliveries(), []);
+});
+
+Deno.test("polar-webhooks records nothing when the transaction fails midway, so a retry applies it", async () => {
+  await using t = await setup();
+  await t.db.exec(`
+    create function public.fail_once() returns trigger language plpgsql as $$
+    begin raise exception 'disk full'; end $$;
+    create trigger fail_once before insert or update on public.user_subscriptions
+      for each row execute function public.fail_once();
+  `);
+  const event = subscriptionEvent("subscription.active", t.subscription({ status: "active" }));
+  const body = JSON.stringify(event);
+  const headers = await signWebhook(body, t.secret, { id: "msg_midway" });
+  await assertJson(await t.handler(webhookRequest(body, headers)), 500, {
+    error: "Something went wrong",
+  });
+  assert.deepEqual(await t.deliveries(), [], "the claimed delivery rolled back with the rest");
+  assert.equal(await t.row(), undefined);
+  await t.db.exec("drop trigger fail_once on public.user_subscriptions");
+  await assertJson(await t.handler(webhookRequest(body, headers)), 200, { outcome: "applied" });
+});
+
+Deno.test("polar-webhooks logs one line per request and never the secret, signature or body", async () => {
+  await using t = await setup();
+  const event = subscriptionEvent("subscription.active", t.subscription({ status: "active" }));
+  const body = JSON.stringify(event);
+  const headers = await signWebhook(body, t.secret);
+  await t.handler(webhookRequest(body, headers));
+  await t.handler(webhookRequest(body.replace("active", "paused"), headers));
+  await t.send("{");
+  assert.deepEqual(t.logs.map(({ status, outcome }) => [status, outcome]), [
+    [200, "ok"],
+    [403, "rejected"],
+    [400, "rejected"],
+  ]);
+  const text = JSON.stringify(t.logs);
+  assert.ok(!text.includes(t.secret.slice(6, 20)), "no secret");
+  assert.ok(!text.includes(headers["webhook-signature"].slice(3, 20)), "no signature");
+  assert.ok(!text.includes(t.customer.id), "no body");
+});
