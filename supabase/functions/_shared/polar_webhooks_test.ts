@@ -1,0 +1,164 @@
+import assert from "node:assert/strict";
+import type { webhooks } from "@polar-sh/sdk/2026-10";
+import {
+  customerEvent,
+  customerFixture,
+  subscriptionEvent,
+  subscriptionFixture,
+} from "../tests/support/polar_events.ts";
+import {
+  CUSTOMER_EVENT_TYPES,
+  InvalidEventError,
+  isHandledEventType,
+  SUBSCRIPTION_EVENT_TYPES,
+  toWebhookDelivery,
+} from "./polar_webhooks.ts";
+
+const USER_ID = "11111111-1111-4111-8111-111111111111";
+const T0 = "2026-11-24T10:00:00Z";
+const T1 = "2026-11-24T11:00:00.123456Z";
+const T2 = "2026-11-24T12:00:00+00:00";
+
+// Compile-time: the list names exactly the SDK's subscription.* events, no more, no fewer.
+type Equal<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type SdkSubscriptionTypes = Extract<webhooks.WebhookPayload["type"], `subscription.${string}`>;
+const everySubscriptionEvent: Equal<
+  SdkSubscriptionTypes,
+  typeof SUBSCRIPTION_EVENT_TYPES[number]
+> = true;
+const everyCustomerEvent: Equal<
+  Extract<webhooks.WebhookPayload["type"], typeof CUSTOMER_EVENT_TYPES[number]>,
+  typeof CUSTOMER_EVENT_TYPES[number]
+> = true;
+
+Deno.test("polar webhook event lists match the SDK's 2026-10 types", () => {
+  assert.ok(everySubscriptionEvent && everyCustomerEvent);
+  assert.equal(new Set(SUBSCRIPTION_EVENT_TYPES).size, 11);
+  for (const type of [...SUBSCRIPTION_EVENT_TYPES, ...CUSTOMER_EVENT_TYPES]) {
+    assert.ok(isHandledEventType(type), type);
+  }
+  for (const type of ["order.paid", "customer.state_changed", "subscription", ""]) {
+    assert.ok(!isHandledEventType(type), type);
+  }
+});
+
+Deno.test("toWebhookDelivery reduces a subscription event to its change", () => {
+  const customer = { ...customerFixture({ externalId: USER_ID }), created_at: T0 };
+  const subscription = subscriptionFixture(customer, {
+    status: "active",
+    modified_at: T1,
+    cancel_at_period_end: true,
+    canceled_at: T1,
+    current_period_end: T2,
+    metadata: { user_id: USER_ID, plan: "pro" },
+  });
+  const delivery = toWebhookDelivery(
+    "msg_1",
+    subscriptionEvent("subscription.canceled", subscription, T2),
+  );
+  assert.deepEqual(delivery, {
+    webhookId: "msg_1",
+    eventType: "subscription.canceled",
+    eventTimestamp: T2,
+    change: {
+      customer_id: customer.id,
+      external_id: USER_ID,
+      customer_version: T0,
+      metadata_user_id: USER_ID,
+      customer_deleted: false,
+      subscription: {
+        id: subscription.id,
+        status: "active",
+        product_id: subscription.product_id,
+        current_period_end: T2,
+        cancel_at_period_end: true,
+        canceled_at: T1,
+        ended_at: null,
+        version: T1,
+      },
+    },
+  });
+});
+
+Deno.test("toWebhookDelivery versions an object never modified by its created_at", () => {
+  const customer = { ...customerFixture(), created_at: T0 };
+  const subscription = subscriptionFixture(customer, { created_at: T1, modified_at: null });
+  const { change } = toWebhookDelivery(
+    "msg_1",
+    subscriptionEvent("subscription.created", subscription, T2),
+  );
+  assert.equal(change?.subscription?.version, T1);
+  assert.equal(change?.customer_version, T0);
+  assert.equal(change?.external_id, null);
+  assert.equal(change?.metadata_user_id, null);
+});
+
+Deno.test("toWebhookDelivery versions a deletion by the later of modified_at and deleted_at", () => {
+  const customer = { ...customerFixture({ externalId: USER_ID }), created_at: T0 };
+  const cases: [string | null, string | null, string][] = [
+    [T1, T2, T2],
+    [T2, T1, T2],
+    [null, T1, T1],
+    [null, null, T0],
+  ];
+  for (const [modifiedAt, deletedAt, version] of cases) {
+    const { change } = toWebhookDelivery(
+      "msg_1",
+      customerEvent("customer.deleted", {
+        ...customer,
+        modified_at: modifiedAt,
+        deleted_at: deletedAt,
+      }),
+    );
+    assert.equal(change?.customer_version, version, `${modifiedAt} / ${deletedAt}`);
+    assert.equal(change?.customer_deleted, true);
+    assert.equal(change?.subscription, null);
+  }
+});
+
+Deno.test("toWebhookDelivery keeps only the type and timestamp of an event it does not use", () => {
+  assert.deepEqual(
+    toWebhookDelivery("msg_2", { type: "order.paid", timestamp: T1, data: { anything: 1 } }),
+    { webhookId: "msg_2", eventType: "order.paid", eventTimestamp: T1, change: null },
+  );
+});
+
+Deno.test("toWebhookDelivery refuses what it cannot read", async (test) => {
+  const customer = customerFixture({ externalId: USER_ID });
+  const event = subscriptionEvent("subscription.updated", subscriptionFixture(customer));
+  const withData = (data: Record<string, unknown>) => ({
+    ...event,
+    data: { ...event.data, ...data },
+  });
+  const cases: Record<string, [unknown, string]> = {
+    "null": [null, "Event is not an object"],
+    "an array": [[event], "Event is not an object"],
+    "no type": [{ ...event, type: undefined }, "Event has no type"],
+    "no timestamp": [{ ...event, timestamp: undefined }, "Event has no timestamp"],
+    "a date without time": [{ ...event, timestamp: "2026-11-24" }, "event.timestamp is not"],
+    "a timestamp without zone": [
+      { ...event, timestamp: "2026-11-24T10:00:00" },
+      "event.timestamp is not",
+    ],
+    "no data": [{ ...event, data: "x" }, "Event has no data object"],
+    "a subscription id that is a number": [withData({ id: 7 }), "data.id is not"],
+    "an empty status": [withData({ status: "" }), "data.status is not"],
+    "a customer that is a string": [withData({ customer: "cus" }), "data.customer is not"],
+    "a mismatched customer_id": [withData({ customer_id: "other" }), "data.customer_id does"],
+    "a malformed modified_at": [withData({ modified_at: "soon" }), "data.modified_at is not"],
+    "a malformed ended_at": [withData({ ended_at: 5 }), "data.ended_at is not"],
+    "a product_id that is a number": [withData({ product_id: 5 }), "data.product_id is not"],
+    "a malformed deleted_at": [
+      customerEvent("customer.deleted", { ...customer, deleted_at: "now" }),
+      "data.deleted_at is not",
+    ],
+  };
+  for (const [name, [input, message]] of Object.entries(cases)) {
+    await test.step(name, () => {
+      assert.throws(
+        () => toWebhookDelivery("msg_1", input),
+        (error) => error instanceof InvalidEventError && error.message.startsWith(message),
+      );
+    });
+  }
+});
