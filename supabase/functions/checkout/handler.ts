@@ -1,0 +1,161 @@
+/**
+ * The `checkout` function: creates a Polar checkout for the signed-in caller, linked to them by
+ * their verified user id, and answers its URL.
+ *
+ * @module
+ */
+import { errors, type models } from "@polar-sh/sdk/2026-10";
+import { createCheckouts } from "@polar-sh/sdk/2026-10/services/checkouts";
+import { createUserVerifier, type VerifiedUser } from "../_shared/auth.ts";
+import { readJsonObject } from "../_shared/body.ts";
+import type { UserFunctionConfig } from "../_shared/config.ts";
+import { createCors } from "../_shared/cors.ts";
+import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
+import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
+import type { RequestLogger } from "../_shared/log.ts";
+import { createPolarClient, validationDetails } from "../_shared/polar.ts";
+import { createServerClient, readCustomerId } from "../_shared/supabase.ts";
+import { type CheckoutRequest, createCheckoutRequestReader } from "./request.ts";
+
+/** The body of Polar's `POST /v1/checkouts/`. */
+export type CheckoutCreate = models.CheckoutCreate;
+
+/** What the handler needs of the checkout Polar created. */
+export interface CreatedCheckout {
+  /** The checkout's id. */
+  id: string;
+  /** The page to send the buyer to. */
+  url: string;
+}
+
+/** What the checkout handler depends on; tests pass their own. */
+export interface CheckoutDependencies {
+  /** Site URL, allowed origins and allowed products. */
+  config: Pick<
+    UserFunctionConfig,
+    "siteUrl" | "allowedOrigins" | "restrictCorsOrigins" | "productIds"
+  >;
+  /** Answers who sent the request, or throws 401. */
+  verifyUser: (request: Request) => Promise<VerifiedUser>;
+  /** The caller's `polar_customer_id`, read under RLS; `null` when there is none. */
+  readCustomerId: (user: VerifiedUser) => Promise<string | null>;
+  /** Creates a Polar checkout. */
+  createCheckout: (body: CheckoutCreate) => Promise<CreatedCheckout>;
+  /** Where the per-request log line goes. */
+  log?: RequestLogger;
+  /** A monotonic clock in milliseconds. */
+  now?: () => number;
+}
+
+/** Longest Polar explanation passed on in a 400. */
+const MAX_REFUSAL_LENGTH = 500;
+
+/**
+ * Makes the checkout handler: `POST` with `{ product_id }` or `{ products }` (and optional
+ * `success_url`, `return_url`), answers `{ url, id }` or a JSON error.
+ *
+ * @param deps configuration, user verification, the database read and the Polar call
+ * @returns the handler
+ * @example
+ * ```ts
+ * const handler = createCheckoutHandler(createCheckoutDependencies(config));
+ * const response = await handler(new Request("http://x/checkout", {
+ *   method: "POST",
+ *   headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+ *   body: JSON.stringify({ product_id: "7a0f6c3e-5f4e-4f57-9a43-2b1e8f7c9d10" }),
+ * }));
+ * await response.json(); // { url: "https://sandbox.polar.sh/checkout/polar_c_…", id: "…" }
+ * ```
+ */
+export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
+  const { config } = deps;
+  const readRequest = createCheckoutRequestReader(config);
+  return createJsonHandler({
+    name: "checkout",
+    methods: ["POST"],
+    cors: createCors({
+      allowedOrigins: config.allowedOrigins,
+      restrict: config.restrictCorsOrigins,
+    }),
+    log: deps.log,
+    now: deps.now,
+  }, async (request) => {
+    const user = await deps.verifyUser(request);
+    const checkoutRequest = readRequest(await readJsonObject(request));
+    const customerId = await deps.readCustomerId(user);
+    let checkout: CreatedCheckout;
+    try {
+      checkout = await deps.createCheckout(checkoutBody(user, customerId, checkoutRequest));
+    } catch (error) {
+      if (error instanceof errors.HTTPValidationError) throw polarRefused(error);
+      throw error;
+    }
+    return jsonResponse({ url: checkout.url, id: checkout.id });
+  });
+}
+
+/**
+ * The production dependencies: one anon-key Supabase client (its JWKS cache lives as long as the
+ * function instance) and one Polar client, made once per instance.
+ *
+ * @param config the validated configuration
+ * @returns dependencies for {@linkcode createCheckoutHandler}
+ * @example
+ * ```ts
+ * createCheckoutHandler(createCheckoutDependencies(loadUserFunctionConfig((name) => Deno.env.get(name))));
+ * ```
+ */
+export function createCheckoutDependencies(config: UserFunctionConfig): CheckoutDependencies {
+  const supabase = createServerClient(config.supabaseUrl, config.supabaseAnonKey);
+  const create = createCheckouts(createPolarClient(config.polar));
+  return {
+    config,
+    verifyUser: createUserVerifier(supabase.auth, { issuer: config.authIssuer }),
+    readCustomerId: (user) => readCustomerId(supabase, user),
+    createCheckout: async (body) => {
+      const { id, url } = await create(body);
+      return { id, url };
+    },
+  };
+}
+
+/**
+ * Who the customer is comes from the verified token and the database only. A returning customer
+ * (one the webhooks already linked) is named by `customer_id`, so Polar does not make a second
+ * customer; a new one by `external_customer_id`, which Polar copies onto the customer it creates,
+ * and which the webhooks read back to link it to the user. `metadata.user_id` lands on the
+ * subscription and order, as a second link for the webhooks.
+ */
+function checkoutBody(
+  user: VerifiedUser,
+  customerId: string | null,
+  request: CheckoutRequest,
+): CheckoutCreate {
+  const customer = customerId
+    ? { customer_id: customerId }
+    : { external_customer_id: user.id, ...(user.email && { customer_email: user.email }) };
+  return {
+    products: request.products,
+    success_url: request.successUrl,
+    ...(request.returnUrl && { return_url: request.returnUrl }),
+    metadata: { user_id: user.id },
+    ...customer,
+  };
+}
+
+/**
+ * Polar's 422 as a 400 a developer can act on: each refused field and Polar's reason. Only `loc`
+ * and `msg` are used; Polar's `input` echo (which may hold the email) is left out, and the error
+ * itself is not attached as the cause, so it never reaches the log either.
+ */
+function polarRefused(error: errors.HTTPValidationError): HttpError {
+  const reasons = validationDetails(error).map(({ loc, msg }) => {
+    const field = loc.filter((part) => part !== "body").join(".");
+    const reason = msg.trim().replace(/\.$/, "");
+    return field ? `${field}: ${reason}` : reason;
+  }).filter(Boolean);
+  const message = reasons.length > 0
+    ? `Polar refused the checkout: ${reasons.join("; ")}`
+    : "Polar refused the checkout";
+  return new HttpError(STATUS.BadRequest, message.slice(0, MAX_REFUSAL_LENGTH));
+}
