@@ -3,7 +3,7 @@
  * `supabase/.temp/dev-stack.json`, and stops cleanly on Ctrl-C or SIGTERM.
  *
  * Ports and Polar come from the environment: `API_PORT` (54321), `POLAR_PORT` (54330), `SITE_URL`
- * (http://127.0.0.1:3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
+ * (your app's URL; when unset, the example app is served on `SITE_PORT`, 3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
  * sandbox instead of the stand-in.
  *
  * @module
@@ -28,6 +28,7 @@ if (import.meta.main) {
     const stack = await startStack({
       apiPort: port("API_PORT", 54321),
       polarPort: port("POLAR_PORT", 54330),
+      sitePort: port("SITE_PORT", 3000),
       siteUrl: Deno.env.get("SITE_URL") || undefined,
       databaseUrl: Deno.env.get("DATABASE_URL") || undefined,
       polarAccessToken: Deno.env.get("POLAR_ACCESS_TOKEN") || undefined,

@@ -15,6 +15,7 @@ import {
   serveOnLoopback,
   startFunction,
 } from "./loopback.ts";
+import { createExampleSite } from "./example_site.ts";
 import { migrate, postgresDatabase } from "./postgres.ts";
 import { createPolarStandIn, DEMO_PRODUCT_ID, type PolarStandIn } from "./polar_stand_in.ts";
 import { createSupabaseApi } from "./supabase_api.ts";
@@ -26,7 +27,9 @@ export interface StackOptions {
   apiPort?: number;
   /** The Polar stand-in's port; 54330 by default, 0 for any free one. */
   polarPort?: number;
-  /** The web app's URL. */
+  /** The port that serves the example web app (`examples/web`); 3000 by default, 0 for any. */
+  sitePort?: number;
+  /** Your own web app's URL instead of the example's; the example is then not served. */
   siteUrl?: string;
   /** A PostgreSQL server to use instead of embedded PGlite. */
   databaseUrl?: string;
@@ -102,7 +105,6 @@ const FUNCTIONS_DIR = new URL("../supabase/functions/", import.meta.url);
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? (() => {});
-  const siteUrl = options.siteUrl ?? "http://127.0.0.1:3000";
   const cleanups: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -122,6 +124,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const issuer = `${api.url}/auth/v1`;
     const anonKey = await keys.sign(apiKeyClaims("anon", issuer));
     const serviceRoleKey = await keys.sign(apiKeyClaims("service_role", issuer));
+
+    const siteRoutes: { handle?: (request: Request) => Promise<Response> } = {};
+    let siteUrl = options.siteUrl;
+    if (!siteUrl) {
+      const site = await listen(
+        "Example site",
+        (request) => siteRoutes.handle!(request),
+        options.sitePort ?? 3000,
+      );
+      cleanups.push(() => site.shutdown());
+      siteUrl = site.url;
+    }
 
     const realPolar = Boolean(options.polarAccessToken);
     const webhookSecret = options.polarWebhookSecret ?? createWebhookSecret();
@@ -167,11 +181,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       const { pathname, search } = new URL(request.url);
       const functionName = pathname.match(/^\/functions\/v1\/([^/]+)/)?.[1];
       if (functionName) return await proxyToFunction(functions.get(functionName), request, search);
-      if (request.method === "OPTIONS") return withCors(new Response(null, { status: 204 }));
-      return withCors((await auth(request)) ?? (await supabaseApi(request)));
+      if (request.method === "OPTIONS") {
+        return withCors(request, new Response(null, { status: 204 }));
+      }
+      return withCors(request, (await auth(request)) ?? (await supabaseApi(request)));
     };
 
     for (const user of DEMO_USERS) await createPasswordUser(db, user.email, user.password);
+    if (!options.siteUrl) {
+      log("example site: bundling examples/web");
+      siteRoutes.handle = await createExampleSite({
+        api_url: api.url,
+        anon_key: anonKey,
+        product_id: DEMO_PRODUCT_ID,
+      });
+    }
 
     const info: StackInfo = {
       api_url: api.url,
@@ -250,7 +274,7 @@ async function proxyToFunction(
   search: string,
 ): Promise<Response> {
   if (!target) {
-    return withCors(Response.json({ error: "Function not found" }, { status: 404 }));
+    return withCors(request, Response.json({ error: "Function not found" }, { status: 404 }));
   }
   const body = request.method === "GET" || request.method === "HEAD"
     ? undefined
@@ -264,8 +288,12 @@ async function proxyToFunction(
   return new Response(response.body, { status: response.status, headers: response.headers });
 }
 
-function withCors(response: Response): Response {
+// Supabase's gateway answers CORS for Auth and PostgREST itself, allowing whatever headers the
+// client asks for (auth-js sends X-Supabase-Api-Version, which the functions' list leaves out).
+function withCors(request: Request, response: Response): Response {
   const headers = new Headers(response.headers);
   for (const [name, value] of Object.entries(corsHeaders)) headers.set(name, value);
+  const asked = request.headers.get("Access-Control-Request-Headers");
+  if (asked) headers.set("Access-Control-Allow-Headers", asked);
   return new Response(response.body, { status: response.status, headers });
 }

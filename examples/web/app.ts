@@ -1,0 +1,116 @@
+/// <reference lib="dom" />
+/**
+ * The example page's script: sign in with supabase-js, show the subscription row (read under
+ * RLS), start a checkout and open the customer portal through the project's functions.
+ *
+ * @module
+ */
+import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
+
+interface PageConfig {
+  api_url: string;
+  anon_key: string;
+  product_id: string;
+}
+
+const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const signInForm = element<HTMLFormElement>("signin");
+const account = element("account");
+const message = element("message");
+const statusText = element("status");
+
+const config: PageConfig = await (await fetch("/config.json")).json();
+const supabase: SupabaseClient = createClient(config.api_url, config.anon_key);
+
+/** The error a function answered with, in words: its JSON `error`, else the client's message. */
+async function describeError(error: Error): Promise<string> {
+  if (error instanceof FunctionsHttpError) {
+    const body = await error.context.json().catch(() => null);
+    if (typeof body?.error === "string") return body.error;
+  }
+  return error.message;
+}
+
+/** Disables the button and shows that it is working until `work` settles. */
+async function whileBusy(button: HTMLButtonElement, label: string, work: () => Promise<void>) {
+  const idle = button.textContent;
+  button.disabled = true;
+  button.setAttribute("aria-busy", "true");
+  button.textContent = label;
+  message.textContent = "";
+  try {
+    await work();
+  } catch (error) {
+    message.textContent = await describeError(error as Error);
+  } finally {
+    button.disabled = false;
+    button.removeAttribute("aria-busy");
+    button.textContent = idle;
+  }
+}
+
+function describeSubscription(row: Record<string, unknown> | null): string {
+  if (!row?.status) return "No subscription";
+  const status = String(row.status).replace("_", " ");
+  const label = status[0].toUpperCase() + status.slice(1);
+  if (row.cancel_at_period_end && row.current_period_end) {
+    return `${label}, cancels at period end (${String(row.current_period_end).slice(0, 10)})`;
+  }
+  return label;
+}
+
+async function render() {
+  const { data: { session } } = await supabase.auth.getSession();
+  signInForm.hidden = Boolean(session);
+  account.hidden = !session;
+  if (!session) return;
+  element("who").textContent = session.user.email ?? session.user.id;
+  const { data, error } = await supabase
+    .from("user_subscriptions")
+    .select("status, cancel_at_period_end, current_period_end")
+    .maybeSingle();
+  statusText.textContent = error ? "Unavailable" : describeSubscription(data);
+  if (error) message.textContent = error.message;
+}
+
+signInForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const button = element<HTMLButtonElement>("signin-button");
+  whileBusy(button, "Signing in…", async () => {
+    const form = new FormData(signInForm);
+    const { error } = await supabase.auth.signInWithPassword({
+      email: String(form.get("email")),
+      password: String(form.get("password")),
+    });
+    if (error) throw error;
+    await render();
+  });
+});
+
+element<HTMLButtonElement>("subscribe").addEventListener("click", (event) => {
+  whileBusy(event.currentTarget as HTMLButtonElement, "Opening checkout…", async () => {
+    const { data, error } = await supabase.functions.invoke("checkout", {
+      body: { product_id: config.product_id, return_url: location.href },
+    });
+    if (error) throw error;
+    location.href = data.url;
+  });
+});
+
+element<HTMLButtonElement>("manage").addEventListener("click", (event) => {
+  whileBusy(event.currentTarget as HTMLButtonElement, "Opening portal…", async () => {
+    const { data, error } = await supabase.functions.invoke("portal", {
+      body: { return_url: location.origin + location.pathname },
+    });
+    if (error) throw error;
+    location.href = data.url;
+  });
+});
+
+element<HTMLButtonElement>("signout").addEventListener("click", async () => {
+  await supabase.auth.signOut();
+  message.textContent = "";
+  await render();
+});
+
+await render();

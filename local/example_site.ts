@@ -1,0 +1,75 @@
+/**
+ * Serves the example web app (`examples/web/`) for the local stack: the page, its script bundled
+ * with `deno bundle` at start (no CDN is needed), and `/config.json` with the stack's URLs.
+ *
+ * @module
+ */
+
+const EXAMPLE_DIR = new URL("../examples/web/", import.meta.url);
+
+/** What the page needs to reach the stack. */
+export interface SiteConfig {
+  /** The Supabase API. */
+  api_url: string;
+  /** The anon key. */
+  anon_key: string;
+  /** The product "Subscribe" buys. */
+  product_id: string;
+}
+
+/**
+ * Bundles the page's script and makes the site's handler.
+ *
+ * @param config what `/config.json` answers
+ * @returns the handler
+ * @throws {Error} when bundling fails
+ * @example
+ * ```ts
+ * const site = await createExampleSite({ api_url, anon_key, product_id });
+ * Deno.serve({ hostname: "127.0.0.1", port: 3000 }, site);
+ * ```
+ */
+export async function createExampleSite(
+  config: SiteConfig,
+): Promise<(request: Request) => Promise<Response>> {
+  const bundle = new URL("dist/app.js", EXAMPLE_DIR);
+  const { code, stderr } = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform",
+      "browser",
+      "--minify",
+      "--output",
+      bundle.pathname,
+      new URL("app.ts", EXAMPLE_DIR).pathname,
+    ],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (code !== 0) {
+    throw new Error(`Bundling examples/web failed: ${new TextDecoder().decode(stderr)}`);
+  }
+  const page = await Deno.readFile(new URL("index.html", EXAMPLE_DIR));
+  const script = await Deno.readFile(bundle);
+  const noStore = { "Cache-Control": "no-store" };
+  return (request) => {
+    const { pathname } = new URL(request.url);
+    if (pathname === "/config.json") {
+      return Promise.resolve(Response.json(config, { headers: noStore }));
+    }
+    if (pathname === "/app.js") {
+      return Promise.resolve(
+        new Response(script, {
+          headers: { ...noStore, "Content-Type": "text/javascript; charset=utf-8" },
+        }),
+      );
+    }
+    if (pathname === "/" || pathname === "/index.html") {
+      return Promise.resolve(
+        new Response(page, { headers: { ...noStore, "Content-Type": "text/html; charset=utf-8" } }),
+      );
+    }
+    return Promise.resolve(new Response("Not found", { status: 404 }));
+  };
+}
