@@ -1,0 +1,542 @@
+import assert from "node:assert/strict";
+import { errors } from "@polar-sh/sdk/2026-10";
+import { createSupabaseApi } from "../../../local/supabase_api.ts";
+import { createUserVerifier } from "../_shared/auth.ts";
+import type { RequestLog } from "../_shared/log.ts";
+import { createServerClient, readCustomerId } from "../_shared/supabase.ts";
+import { createTestDatabase, insertUser, linkCustomer } from "../tests/support/database.ts";
+import { fetchFrom } from "../tests/support/fetch.ts";
+import { apiKeyClaims, createTestKeys, userClaims } from "../tests/support/keys.ts";
+import { type CheckoutCreate, createCheckoutHandler } from "./handler.ts";
+
+const SUPABASE_URL = "http://supabase.test";
+const ISSUER = `${SUPABASE_URL}/auth/v1`;
+const SITE_URL = "https://app.example.com";
+const PRO = "7a0f6c3e-5f4e-4f57-9a43-2b1e8f7c9d10";
+const TEAM = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
+const OUTSIDER = "0b9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c";
+const CHECKOUT_ID = "5b3a9c1d-2e4f-4a6b-8c0d-1e2f3a4b5c6d";
+const CHECKOUT_URL = "https://sandbox.polar.sh/checkout/polar_c_test";
+const DEFAULT_SUCCESS_URL = `${SITE_URL}/?checkout_id={CHECKOUT_ID}`;
+
+interface SetupOptions {
+  polarError?: Error;
+  productIds?: string[];
+  restrictCors?: boolean;
+}
+
+/** A checkout handler wired to real auth verification and RLS reads, with Polar replaced. */
+async function setup(options: SetupOptions = {}) {
+  const db = await createTestDatabase();
+  const keys = await createTestKeys();
+  const upstream: string[] = [];
+  const api = createSupabaseApi({
+    db,
+    jwks: keys.jwks,
+    issuer: ISSUER,
+    onRequest: (path) => upstream.push(path),
+  });
+  const anonKey = await keys.sign(apiKeyClaims("anon", ISSUER));
+  const supabase = createServerClient(SUPABASE_URL, anonKey, { fetch: fetchFrom(api) });
+  const polarCalls: CheckoutCreate[] = [];
+  const logs: RequestLog[] = [];
+  const handler = createCheckoutHandler({
+    config: {
+      siteUrl: SITE_URL,
+      allowedOrigins: [SITE_URL, "https://admin.example.com"],
+      restrictCorsOrigins: options.restrictCors ?? false,
+      productIds: options.productIds ?? [PRO, TEAM],
+    },
+    verifyUser: createUserVerifier(supabase.auth, { issuer: ISSUER }),
+    readCustomerId: (user) => readCustomerId(supabase, user),
+    createCheckout: (body) => {
+      // A deep copy, so a later change to the body by the handler would not go unnoticed.
+      polarCalls.push(structuredClone(body));
+      return options.polarError
+        ? Promise.reject(options.polarError)
+        : Promise.resolve({ id: CHECKOUT_ID, url: CHECKOUT_URL });
+    },
+    log: (entry) => logs.push(entry),
+  });
+  const email = "ada@example.com";
+  const userId = await insertUser(db, email);
+  const token = await keys.sign(userClaims({ issuer: ISSUER, sub: userId, email }));
+  return {
+    db,
+    keys,
+    anonKey,
+    handler,
+    userId,
+    email,
+    token,
+    polarCalls,
+    logs,
+    upstream,
+    [Symbol.asyncDispose]: () => db.close(),
+  };
+}
+
+function checkoutRequest(
+  init: Omit<RequestInit, "body"> & { token?: string; body?: unknown; raw?: string } = {},
+) {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set("Authorization", `Bearer ${init.token}`);
+  const body = init.raw ?? (init.body === undefined ? undefined : JSON.stringify(init.body));
+  if (body !== undefined && !headers.has("Content-Type")) {
+    headers.set("Content-Type", "application/json");
+  }
+  return new Request("http://localhost/functions/v1/checkout", {
+    method: "POST",
+    ...init,
+    headers,
+    body,
+  });
+}
+
+async function assertJson(response: Response, status: number, body: unknown) {
+  assert.equal(response.status, status);
+  assert.equal(response.headers.get("Content-Type"), "application/json");
+  assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+  assert.deepEqual(await response.json(), body);
+}
+
+function polarValidationError(loc: (string | number)[], msg: string, input?: unknown) {
+  return new errors.HTTPValidationError(422, {
+    detail: [{ loc, msg, type: "value_error", input }],
+  });
+}
+
+Deno.test("checkout handler answers 200 with the checkout's url and id for a product_id", async () => {
+  await using t = await setup();
+  const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  await assertJson(response, 200, { url: CHECKOUT_URL, id: CHECKOUT_ID });
+  assert.deepEqual(t.polarCalls, [{
+    products: [PRO],
+    success_url: DEFAULT_SUCCESS_URL,
+    metadata: { user_id: t.userId },
+    external_customer_id: t.userId,
+    customer_email: t.email,
+  }]);
+});
+
+Deno.test("checkout handler offers every product of a products list, in order", async () => {
+  await using t = await setup();
+  const response = await t.handler(
+    checkoutRequest({ token: t.token, body: { products: [TEAM, PRO] } }),
+  );
+  await assertJson(response, 200, { url: CHECKOUT_URL, id: CHECKOUT_ID });
+  assert.deepEqual(t.polarCalls.map((call) => call.products), [[TEAM, PRO]]);
+});
+
+Deno.test("checkout handler names a returning customer by customer_id only", async () => {
+  await using t = await setup();
+  const customerId = crypto.randomUUID();
+  await linkCustomer(t.db, t.userId, customerId);
+  const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  await assertJson(response, 200, { url: CHECKOUT_URL, id: CHECKOUT_ID });
+  assert.deepEqual(t.polarCalls, [{
+    products: [PRO],
+    success_url: DEFAULT_SUCCESS_URL,
+    metadata: { user_id: t.userId },
+    customer_id: customerId,
+  }]);
+});
+
+Deno.test("checkout handler treats a row without polar_customer_id as a new customer", async () => {
+  await using t = await setup();
+  await t.db.query("insert into public.user_subscriptions (user_id) values ($1)", [t.userId]);
+  await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  assert.equal(t.polarCalls[0].external_customer_id, t.userId);
+  assert.equal(t.polarCalls[0].customer_id, undefined);
+});
+
+Deno.test("checkout handler leaves customer_email out when the token has no email", async () => {
+  await using t = await setup();
+  const phoneUser = await insertUser(t.db);
+  const token = await t.keys.sign({
+    ...userClaims({ issuer: ISSUER, sub: phoneUser }),
+    email: "",
+    phone: "15555550100",
+  });
+  await assertJson(
+    await t.handler(checkoutRequest({ token, body: { product_id: PRO } })),
+    200,
+    { url: CHECKOUT_URL, id: CHECKOUT_ID },
+  );
+  assert.deepEqual(t.polarCalls, [{
+    products: [PRO],
+    success_url: DEFAULT_SUCCESS_URL,
+    metadata: { user_id: phoneUser },
+    external_customer_id: phoneUser,
+  }]);
+});
+
+Deno.test("checkout handler ignores a body that tries to set another user's id, email or customer", async (test) => {
+  await using t = await setup();
+  const victim = await insertUser(t.db, "victim@example.com");
+  const victimCustomer = crypto.randomUUID();
+  await linkCustomer(t.db, victim, victimCustomer);
+  const hostile = {
+    external_customer_id: victim,
+    customer_id: victimCustomer,
+    customer_email: "victim@example.com",
+    customer_external_id: victim,
+    metadata: { user_id: victim },
+    customer_metadata: { user_id: victim },
+    user_id: victim,
+    sub: victim,
+    email: "victim@example.com",
+  };
+  const send = async (body: Record<string, unknown>) => {
+    t.polarCalls.length = 0;
+    const response = await t.handler(checkoutRequest({ token: t.token, body }));
+    await assertJson(response, 200, { url: CHECKOUT_URL, id: CHECKOUT_ID });
+    return t.polarCalls[0];
+  };
+  await test.step("a new customer", async () => {
+    const honest = await send({ product_id: PRO });
+    assert.deepEqual(await send({ product_id: PRO, ...hostile }), honest);
+    assert.equal(honest.external_customer_id, t.userId);
+    assert.equal(honest.customer_email, t.email);
+  });
+  await test.step("a returning customer", async () => {
+    const ownCustomer = crypto.randomUUID();
+    await linkCustomer(t.db, t.userId, ownCustomer);
+    const honest = await send({ products: [PRO] });
+    assert.deepEqual(await send({ products: [PRO], ...hostile }), honest);
+    assert.equal(honest.customer_id, ownCustomer);
+  });
+  const sent = JSON.stringify(t.polarCalls);
+  assert.ok(!sent.includes(victim) && !sent.includes("victim@"), "nothing of the victim's is sent");
+});
+
+Deno.test("checkout handler passes allowed success_url and return_url to Polar", async (test) => {
+  await using t = await setup();
+  const cases: [Record<string, unknown>, string, string | undefined][] = [
+    [{ success_url: "/welcome" }, `${SITE_URL}/welcome?checkout_id={CHECKOUT_ID}`, undefined],
+    [
+      { success_url: "https://admin.example.com/done?plan=pro", return_url: "/pricing" },
+      "https://admin.example.com/done?plan=pro&checkout_id={CHECKOUT_ID}",
+      `${SITE_URL}/pricing`,
+    ],
+    [
+      { success_url: `${SITE_URL}/done?id={CHECKOUT_ID}` },
+      `${SITE_URL}/done?id={CHECKOUT_ID}`,
+      undefined,
+    ],
+    [{ return_url: SITE_URL }, DEFAULT_SUCCESS_URL, `${SITE_URL}/`],
+  ];
+  for (const [urls, successUrl, returnUrl] of cases) {
+    await test.step(JSON.stringify(urls), async () => {
+      t.polarCalls.length = 0;
+      const response = await t.handler(
+        checkoutRequest({ token: t.token, body: { product_id: PRO, ...urls } }),
+      );
+      assert.equal(response.status, 200);
+      assert.equal(t.polarCalls[0].success_url, successUrl);
+      assert.equal(t.polarCalls[0].return_url, returnUrl);
+      assert.equal("return_url" in t.polarCalls[0], returnUrl !== undefined);
+    });
+  }
+});
+
+Deno.test("checkout handler accepts any product UUID when POLAR_PRODUCT_IDS is not set", async () => {
+  await using t = await setup({ productIds: [] });
+  const response = await t.handler(
+    checkoutRequest({ token: t.token, body: { product_id: OUTSIDER } }),
+  );
+  assert.equal(response.status, 200);
+  assert.deepEqual(t.polarCalls[0].products, [OUTSIDER]);
+});
+
+Deno.test("checkout handler answers 400 for a product outside POLAR_PRODUCT_IDS", async () => {
+  await using t = await setup();
+  await assertJson(
+    await t.handler(checkoutRequest({ token: t.token, body: { product_id: OUTSIDER } })),
+    400,
+    { error: `Unknown product_id "${OUTSIDER}"` },
+  );
+  assert.equal(t.polarCalls.length, 0);
+});
+
+Deno.test("checkout handler answers 400 naming what is wrong with the body", async (test) => {
+  await using t = await setup();
+  const cases: [string, unknown, string][] = [
+    ["no product", {}, "Missing product_id or products"],
+    ["both fields", { product_id: PRO, products: [TEAM] }, "Send product_id or products, not both"],
+    [
+      "a non-UUID",
+      { product_id: "pro-monthly" },
+      'Invalid product_id "pro-monthly": expected a UUID',
+    ],
+    ["an empty list", { products: [] }, "Invalid products: the list is empty"],
+    [
+      "eleven products",
+      { products: Array.from({ length: 11 }, () => crypto.randomUUID()) },
+      "Invalid products: at most 10 product ids",
+    ],
+    ["a duplicate", { products: [PRO, PRO] }, `Duplicate product id "${PRO}" in products`],
+    ["outside the allowlist", { products: [PRO, OUTSIDER] }, `Unknown products[1] "${OUTSIDER}"`],
+    [
+      "a hostile success_url",
+      { product_id: PRO, success_url: "https://evil.example/" },
+      "Invalid success_url",
+    ],
+    [
+      "a hostile return_url",
+      { product_id: PRO, return_url: "//evil.example" },
+      "Invalid return_url",
+    ],
+    [
+      "a success_url with credentials",
+      { product_id: PRO, success_url: "https://user:pass@app.example.com/" },
+      "Invalid success_url",
+    ],
+  ];
+  for (const [name, body, error] of cases) {
+    await test.step(name, async () => {
+      await assertJson(await t.handler(checkoutRequest({ token: t.token, body })), 400, { error });
+    });
+  }
+  await test.step("no body at all", async () => {
+    await assertJson(await t.handler(checkoutRequest({ token: t.token })), 400, {
+      error: "Missing product_id or products",
+    });
+  });
+  assert.equal(t.polarCalls.length, 0);
+});
+
+Deno.test("checkout handler answers 400 for a malformed body", async (test) => {
+  await using t = await setup();
+  for (const raw of ["{", '{"product_id":', "[]", "42", '"text"', "null", "[".repeat(10_000)]) {
+    await test.step(JSON.stringify(raw.slice(0, 20)), async () => {
+      const response = await t.handler(checkoutRequest({ token: t.token, raw }));
+      await assertJson(response, 400, { error: "Invalid JSON body" });
+    });
+  }
+  assert.equal(t.polarCalls.length, 0);
+});
+
+Deno.test("checkout handler checks the token before reading the body", async () => {
+  await using t = await setup();
+  const response = await t.handler(checkoutRequest({ raw: "{" }));
+  await assertJson(response, 401, { error: "Unauthorized" });
+});
+
+Deno.test("checkout handler answers 401 for every token that is not a signed-in user's", async (test) => {
+  await using t = await setup();
+  const otherKeys = await createTestKeys();
+  const now = Math.floor(Date.now() / 1000);
+  const claims = userClaims({ issuer: ISSUER, sub: t.userId });
+  const unsigned = (payload: object) =>
+    [btoa(JSON.stringify({ alg: "none", typ: "JWT" })), btoa(JSON.stringify(payload)), ""]
+      .join(".").replaceAll("=", "");
+  const cases: Record<string, string | undefined | Promise<string>> = {
+    "no token": undefined,
+    "the anon key": t.anonKey,
+    "the service role key": t.keys.sign(apiKeyClaims("service_role", ISSUER)),
+    "garbage": "not-a-jwt",
+    "three garbage parts": "aaa.bbb.ccc",
+    "an expired token": t.keys.sign({ ...claims, exp: now - 10, iat: now - 3610 }),
+    "a token signed by another key with our kid": otherKeys.sign(claims, { kid: t.keys.kid }),
+    "a token signed by an unknown key": otherKeys.sign(claims),
+    "a token from another issuer": t.keys.sign({
+      ...claims,
+      iss: "https://other.supabase.co/auth/v1",
+    }),
+    "a token with role anon": t.keys.sign({ ...claims, role: "anon" }),
+    "a token with another audience": t.keys.sign({ ...claims, aud: "other" }),
+    "a token without sub": t.keys.sign({ ...claims, sub: undefined }),
+    "a token without exp": t.keys.sign({ ...claims, exp: undefined }),
+    "an alg none token": Promise.resolve(unsigned(claims)),
+  };
+  for (const [name, token] of Object.entries(cases)) {
+    await test.step(name, async () => {
+      const response = await t.handler(
+        checkoutRequest({ token: await token, body: { product_id: PRO } }),
+      );
+      await assertJson(response, 401, { error: "Unauthorized" });
+    });
+  }
+  const wrongScheme = await t.handler(checkoutRequest({
+    headers: { Authorization: `Basic ${t.token}` },
+    body: { product_id: PRO },
+  }));
+  await assertJson(wrongScheme, 401, { error: "Unauthorized" });
+  assert.equal(t.polarCalls.length, 0);
+});
+
+Deno.test("checkout handler answers 405 with Allow for every method but POST", async (test) => {
+  await using t = await setup();
+  for (const method of ["GET", "PUT", "PATCH", "DELETE", "HEAD", "PROPFIND"]) {
+    await test.step(method, async () => {
+      const response = await t.handler(checkoutRequest({ method, token: t.token }));
+      assert.equal(response.status, 405);
+      assert.equal(response.headers.get("Allow"), "OPTIONS, POST");
+      assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+      if (method !== "HEAD") {
+        assert.deepEqual(await response.json(), { error: "Method not allowed" });
+      }
+    });
+  }
+  assert.equal(t.polarCalls.length, 0);
+});
+
+Deno.test("checkout handler answers 400 with Polar's reasons when Polar refuses the checkout", async (test) => {
+  const cases: [string, Error, string][] = [
+    [
+      "an unknown product",
+      polarValidationError(["body", "products", 0], "Product does not exist.", PRO),
+      "Polar refused the checkout: products.0: Product does not exist",
+    ],
+    [
+      "a stale customer",
+      polarValidationError(["body", "customer_id"], "Customer does not exist.", "secret-ish"),
+      "Polar refused the checkout: customer_id: Customer does not exist",
+    ],
+    [
+      "two reasons",
+      new errors.HTTPValidationError(422, {
+        detail: [
+          { loc: ["body", "products", 0], msg: "Product is archived.", type: "value_error" },
+          { loc: ["body", "customer_email"], msg: "Invalid email", type: "value_error" },
+        ],
+      }),
+      "Polar refused the checkout: products.0: Product is archived; customer_email: Invalid email",
+    ],
+    [
+      "a 422 without details",
+      // A 422 whose body is not the documented list of details still answers 400.
+      new errors.HTTPValidationError(422, { detail: "Unprocessable" } as never),
+      "Polar refused the checkout",
+    ],
+  ];
+  for (const [name, polarError, message] of cases) {
+    await test.step(name, async () => {
+      await using t = await setup({ polarError });
+      const response = await t.handler(
+        checkoutRequest({ token: t.token, body: { product_id: PRO } }),
+      );
+      await assertJson(response, 400, { error: message });
+      assert.equal(t.logs[0].status, 400);
+      assert.ok(!JSON.stringify(t.logs).includes("ada@example.com"), "no email in the log");
+      assert.ok(!JSON.stringify(t.logs).includes("secret-ish"), "no Polar input in the log");
+    });
+  }
+});
+
+Deno.test("checkout handler answers 500 without the cause when Polar fails otherwise", async (test) => {
+  const cases: Record<string, Error> = {
+    "a server error": new Error("Polar API returned a server error: 502 - upstream secret detail"),
+    "a 403": new errors.NotPermitted(403, { error: "NotPermitted", detail: "Not permitted" }),
+    "a timeout": new DOMException("Signal timed out.", "TimeoutError"),
+  };
+  for (const [name, polarError] of Object.entries(cases)) {
+    await test.step(name, async () => {
+      await using t = await setup({ polarError });
+      const response = await t.handler(
+        checkoutRequest({ token: t.token, body: { product_id: PRO } }),
+      );
+      await assertJson(response, 500, { error: "Something went wrong" });
+      const [line] = t.logs;
+      assert.equal(line.status, 500);
+      assert.equal(line.outcome, "failed");
+      assert.ok(line.cause, "the cause is logged");
+    });
+  }
+});
+
+Deno.test("checkout handler answers 500 when the database read fails", async () => {
+  await using t = await setup();
+  await t.db.exec("revoke select on public.user_subscriptions from authenticated");
+  await assertJson(
+    await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } })),
+    500,
+    { error: "Something went wrong" },
+  );
+  assert.match(t.logs[0].cause ?? "", /permission denied/);
+  assert.equal(t.polarCalls.length, 0, "no checkout without knowing the customer");
+});
+
+Deno.test("checkout handler's warm path makes one database round trip and none to Auth", async () => {
+  await using t = await setup();
+  await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  t.upstream.length = 0;
+  const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  assert.equal(response.status, 200);
+  assert.deepEqual(t.upstream, ["/rest/v1/user_subscriptions"]);
+  assert.equal(t.polarCalls.length, 2);
+});
+
+Deno.test("checkout handler answers the preflight before any auth", async () => {
+  await using t = await setup();
+  const response = await t.handler(checkoutRequest({
+    method: "OPTIONS",
+    headers: {
+      Origin: SITE_URL,
+      "Access-Control-Request-Method": "POST",
+      "Access-Control-Request-Headers": "authorization, x-client-info, apikey, content-type",
+    },
+  }));
+  assert.equal(response.status, 204);
+  assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+  assert.match(response.headers.get("Access-Control-Allow-Headers") ?? "", /authorization/);
+  assert.match(response.headers.get("Access-Control-Allow-Methods") ?? "", /POST/);
+  assert.deepEqual(t.upstream, []);
+  assert.equal(t.polarCalls.length, 0);
+});
+
+Deno.test("checkout handler answers only allowed origins when ALLOWED_ORIGINS restricts CORS", async () => {
+  await using t = await setup({ restrictCors: true });
+  const from = async (origin: string) =>
+    (await t.handler(checkoutRequest({
+      token: t.token,
+      headers: { Origin: origin },
+      body: { product_id: PRO },
+    }))).headers;
+  const allowed = await from("https://admin.example.com");
+  assert.equal(allowed.get("Access-Control-Allow-Origin"), "https://admin.example.com");
+  assert.equal(allowed.get("Vary"), "Origin");
+  assert.equal((await from("https://evil.example")).get("Access-Control-Allow-Origin"), SITE_URL);
+});
+
+Deno.test("checkout handler refuses oversized and non-JSON bodies", async () => {
+  await using t = await setup();
+  const big = { product_id: PRO, pad: "x".repeat(70 * 1024) };
+  await assertJson(await t.handler(checkoutRequest({ token: t.token, body: big })), 413, {
+    error: "Request body too large",
+  });
+  const form = checkoutRequest({
+    token: t.token,
+    raw: `product_id=${PRO}`,
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+  });
+  await assertJson(await t.handler(form), 415, { error: "Content-Type must be application/json" });
+  assert.equal(t.polarCalls.length, 0);
+});
+
+Deno.test("checkout handler logs one line per request and never the token or the body", async () => {
+  await using t = await setup();
+  await t.handler(checkoutRequest({
+    token: t.token,
+    body: { product_id: PRO, success_url: "/welcome-page" },
+  }));
+  await t.handler(checkoutRequest({ token: t.token.slice(0, -4) + "AAAA", body: {} }));
+  assert.deepEqual(
+    t.logs.map(({ function: name, method, status, outcome }) => ({
+      name,
+      method,
+      status,
+      outcome,
+    })),
+    [
+      { name: "checkout", method: "POST", status: 200, outcome: "ok" },
+      { name: "checkout", method: "POST", status: 401, outcome: "rejected" },
+    ],
+  );
+  const text = JSON.stringify(t.logs);
+  assert.ok(!text.includes(t.token.split(".")[2].slice(0, 20)), "no token in the log");
+  assert.ok(!text.includes("welcome-page") && !text.includes(PRO), "no body in the log");
+  assert.ok(!text.includes(t.email), "no email in the log");
+  assert.equal(typeof t.logs[0].duration_ms, "number");
+});
