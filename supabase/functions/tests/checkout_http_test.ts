@@ -1,0 +1,258 @@
+/**
+ * The real `checkout` function, started with `deno run` as a user would, on 127.0.0.1, against
+ * loopback stand-ins of Supabase (JWKS, PostgREST on PGlite) and Polar.
+ */
+import assert from "node:assert/strict";
+import { createSupabaseApi } from "../../../local/supabase_api.ts";
+import { createTestDatabase, insertUser, linkCustomer } from "./support/database.ts";
+import { startFakePolar } from "./support/fake_polar.ts";
+import { apiKeyClaims, createTestKeys, userClaims } from "./support/keys.ts";
+import { serveOnLoopback, startFunction } from "./support/loopback.ts";
+
+const SITE_URL = "http://127.0.0.1:3000";
+const PRO = "7a0f6c3e-5f4e-4f57-9a43-2b1e8f7c9d10";
+const TEAM = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
+const OUTSIDER = "0b9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c";
+const POLAR_TOKEN = "polar_oat_test_token";
+
+async function setup() {
+  const db = await createTestDatabase();
+  const keys = await createTestKeys();
+  const upstream: string[] = [];
+  const state: { issuer: string } = { issuer: "" };
+  const api = await serveOnLoopback((request) =>
+    createSupabaseApi({
+      db,
+      jwks: keys.jwks,
+      issuer: state.issuer,
+      onRequest: (path) => upstream.push(path),
+    })(request)
+  );
+  state.issuer = `${api.url}/auth/v1`;
+  const polar = await startFakePolar();
+  const anonKey = await keys.sign(apiKeyClaims("anon", state.issuer));
+  const checkout = await startFunction("checkout", {
+    SUPABASE_URL: api.url,
+    SUPABASE_ANON_KEY: anonKey,
+    POLAR_ACCESS_TOKEN: POLAR_TOKEN,
+    POLAR_API_URL: polar.url,
+    POLAR_PRODUCT_IDS: `${PRO}, ${TEAM}`,
+    SITE_URL,
+  });
+  const email = "ada@example.com";
+  const userId = await insertUser(db, email);
+  const token = await keys.sign(userClaims({ issuer: state.issuer, sub: userId, email }));
+  return {
+    db,
+    keys,
+    issuer: state.issuer,
+    polar,
+    checkout,
+    upstream,
+    userId,
+    email,
+    token,
+    anonKey,
+    async [Symbol.asyncDispose]() {
+      await checkout[Symbol.asyncDispose]();
+      await polar[Symbol.asyncDispose]();
+      await api.shutdown();
+      await db.close();
+    },
+  };
+}
+
+/** What `supabase.functions.invoke('checkout', { body })` sends. */
+function invoke(url: string, token: string | undefined, body?: unknown, init: RequestInit = {}) {
+  return fetch(`${url}/`, {
+    method: "POST",
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+    ...init,
+    headers: {
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+      ...(body !== undefined ? { "Content-Type": "application/json" } : {}),
+      Origin: SITE_URL,
+      ...init.headers,
+    },
+  });
+}
+
+Deno.test("checkout over HTTP creates a Polar checkout linked to the signed-in user", async () => {
+  await using t = await setup();
+  const response = await invoke(t.checkout.url, t.token, {
+    product_id: PRO,
+    // Fields that try to pick the customer are ignored.
+    external_customer_id: crypto.randomUUID(),
+    customer_email: "victim@example.com",
+    metadata: { user_id: crypto.randomUUID() },
+  });
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+  const answer = await response.json();
+  assert.deepEqual(Object.keys(answer).sort(), ["id", "url"]);
+  assert.match(answer.url, /^https:\/\/sandbox\.polar\.sh\/checkout\/polar_c_[0-9a-f]{32}$/);
+
+  assert.equal(t.polar.requests.length, 1);
+  const [call] = t.polar.requests;
+  assert.equal(call.route, "POST /v1/checkouts/");
+  assert.equal(call.headers.get("Authorization"), `Bearer ${POLAR_TOKEN}`);
+  assert.equal(call.headers.get("Polar-Version"), "2026-10");
+  assert.match(call.headers.get("Content-Type") ?? "", /^application\/json/);
+  assert.deepEqual(call.body, {
+    products: [PRO],
+    success_url: `${SITE_URL}/?checkout_id={CHECKOUT_ID}`,
+    metadata: { user_id: t.userId },
+    external_customer_id: t.userId,
+    customer_email: t.email,
+  });
+});
+
+Deno.test("checkout over HTTP names a returning customer by customer_id", async () => {
+  await using t = await setup();
+  const customer = t.polar.addCustomer({ externalId: t.userId, email: t.email });
+  await linkCustomer(t.db, t.userId, customer.id);
+  const response = await invoke(t.checkout.url, t.token, {
+    products: [TEAM, PRO],
+    success_url: "/welcome",
+    return_url: `${SITE_URL}/pricing`,
+  });
+  assert.equal(response.status, 200);
+  const { id, url } = await response.json();
+  assert.equal(typeof id, "string");
+  assert.equal(typeof url, "string");
+  assert.deepEqual(t.polar.requests[0].body, {
+    products: [TEAM, PRO],
+    success_url: `${SITE_URL}/welcome?checkout_id={CHECKOUT_ID}`,
+    return_url: `${SITE_URL}/pricing`,
+    metadata: { user_id: t.userId },
+    customer_id: customer.id,
+  });
+});
+
+Deno.test("checkout over HTTP makes two upstream round trips when warm", async () => {
+  await using t = await setup();
+  await (await invoke(t.checkout.url, t.token, { product_id: PRO })).body?.cancel();
+  t.upstream.length = 0;
+  t.polar.requests.length = 0;
+  const response = await invoke(t.checkout.url, t.token, { product_id: PRO });
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  assert.deepEqual(t.upstream, ["/rest/v1/user_subscriptions"], "one database read, no Auth call");
+  assert.equal(t.polar.requests.length, 1, "one Polar call");
+});
+
+Deno.test("checkout over HTTP answers the contract's errors with CORS headers", async (test) => {
+  await using t = await setup();
+  const cases: [string, () => Promise<Response>, number, unknown][] = [
+    ["no token", () => invoke(t.checkout.url, undefined, { product_id: PRO }), 401, {
+      error: "Unauthorized",
+    }],
+    ["the anon key", () => invoke(t.checkout.url, t.anonKey, { product_id: PRO }), 401, {
+      error: "Unauthorized",
+    }],
+    [
+      "bad JSON",
+      () =>
+        invoke(t.checkout.url, t.token, undefined, {
+          headers: { "Content-Type": "application/json" },
+          body: "{",
+        }),
+      400,
+      { error: "Invalid JSON body" },
+    ],
+    ["no product", () => invoke(t.checkout.url, t.token, {}), 400, {
+      error: "Missing product_id or products",
+    }],
+    [
+      "a product outside POLAR_PRODUCT_IDS",
+      () => invoke(t.checkout.url, t.token, { product_id: OUTSIDER }),
+      400,
+      {
+        error: `Unknown product_id "${OUTSIDER}"`,
+      },
+    ],
+    [
+      "hostile success_url",
+      () =>
+        invoke(t.checkout.url, t.token, {
+          product_id: PRO,
+          success_url: "https://evil.example/?checkout_id={CHECKOUT_ID}",
+        }),
+      400,
+      { error: "Invalid success_url" },
+    ],
+    ["GET", () => invoke(t.checkout.url, t.token, undefined, { method: "GET" }), 405, {
+      error: "Method not allowed",
+    }],
+  ];
+  for (const [name, send, status, body] of cases) {
+    await test.step(name, async () => {
+      const response = await send();
+      assert.equal(response.status, status);
+      assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+      assert.deepEqual(await response.json(), body);
+    });
+  }
+  assert.equal(t.polar.requests.length, 0, "nothing invalid reaches Polar");
+
+  await test.step("a customer Polar no longer knows", async () => {
+    await linkCustomer(t.db, t.userId, crypto.randomUUID());
+    const response = await invoke(t.checkout.url, t.token, { product_id: PRO });
+    assert.equal(response.status, 400);
+    assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+    assert.deepEqual(await response.json(), {
+      error: "Polar refused the checkout: customer_id: Customer does not exist",
+    });
+  });
+});
+
+Deno.test("checkout over HTTP answers 500 within the time budget when Polar fails", async (test) => {
+  await using t = await setup();
+  for (const mode of ["server_error", "rate_limited", "drop", "hang"] as const) {
+    await test.step(mode, async () => {
+      t.polar.mode = mode;
+      const started = performance.now();
+      const response = await invoke(t.checkout.url, t.token, { product_id: PRO });
+      const elapsed = performance.now() - started;
+      assert.equal(response.status, 500);
+      assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+      assert.deepEqual(await response.json(), { error: "Something went wrong" });
+      assert.ok(elapsed < 10_000, `answered in ${Math.round(elapsed)} ms`);
+    });
+  }
+});
+
+Deno.test("checkout over HTTP logs one JSON line per request without tokens or the body", async () => {
+  await using t = await setup();
+  await (await invoke(t.checkout.url, t.token, { product_id: PRO })).body?.cancel();
+  await (await invoke(t.checkout.url, "x.y.z", { product_id: PRO })).body?.cancel();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const output = t.checkout.output();
+  const lines = output.trim().split("\n").filter((line) => line.startsWith("{"))
+    .map((line) => JSON.parse(line)).filter((line) => line.method !== "OPTIONS");
+  assert.deepEqual(lines.map((line) => [line.function, line.status]), [
+    ["checkout", 200],
+    ["checkout", 401],
+  ]);
+  assert.ok(!output.includes(t.token), "the token is not logged");
+  assert.ok(!output.includes(POLAR_TOKEN), "the Polar token is not logged");
+  assert.ok(!output.includes(PRO) && !output.includes(t.email), "the body is not logged");
+});
+
+Deno.test("checkout refuses to start with a malformed POLAR_PRODUCT_IDS and names it", async () => {
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", new URL("../checkout/index.ts", import.meta.url).pathname],
+    env: {
+      SUPABASE_URL: "http://127.0.0.1:1",
+      SUPABASE_ANON_KEY: "x",
+      POLAR_ACCESS_TOKEN: "polar_oat_x",
+      POLAR_PRODUCT_IDS: `${PRO},pro-monthly`,
+      SITE_URL,
+    },
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.notEqual(child.code, 0);
+  assert.match(new TextDecoder().decode(child.stderr), /POLAR_PRODUCT_IDS has "pro-monthly"/);
+});
