@@ -565,11 +565,11 @@ Deno.test("polar-webhooks never lets an ended subscription replace a live one", 
   const row = await t.row();
   assert.equal(row.polar_subscription_id, current.id);
   assert.equal(row.status, "active");
-  await test_newSubscriptionReplacesEnded(t, oldEnded);
+  await assertNewSubscriptionReplacesEnded(t, oldEnded);
 });
 
 /** A new live subscription does replace an ended one. */
-async function test_newSubscriptionReplacesEnded(
+async function assertNewSubscriptionReplacesEnded(
   t: Awaited<ReturnType<typeof setup>>,
   ended: models.Subscription,
 ) {
