@@ -57,7 +57,7 @@ export function createPostgrestHandler(
           return pgrstError(400, "PGRST102", "Invalid argument name");
         }
         const call = names.map((arg, i) => `${arg} => $${i + 1}`).join(", ");
-        const values = names.map((arg) => jsonParam(args[arg]));
+        const values = names.map((arg) => args[arg]);
         const [row] = await db.query<{ result: unknown }>(
           `select public.${name}(${call}) as result`,
           values,
@@ -124,10 +124,6 @@ async function selectRows(
     return Response.json(rows[0]);
   }
   return Response.json(rows);
-}
-
-function jsonParam(value: unknown): unknown {
-  return typeof value === "object" && value !== null ? JSON.stringify(value) : value;
 }
 
 function databaseError(error: unknown, role: string): Response {

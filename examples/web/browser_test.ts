@@ -1,0 +1,117 @@
+/// <reference lib="dom" />
+/**
+ * The example page in a real browser (Debian's Chromium, driven by playwright-core) against the
+ * local stack: the whole story from sign-in to cancellation. Screenshots of each step go to
+ * `examples/web/screenshots/` (git-ignored).
+ */
+import assert from "node:assert/strict";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { startStack } from "../../local/stack.ts";
+
+const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+const SCREENSHOTS = new URL("screenshots/", import.meta.url);
+
+async function launch(): Promise<Browser> {
+  return await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}
+
+async function snap(page: Page, name: string) {
+  await Deno.mkdir(SCREENSHOTS, { recursive: true });
+  await page.screenshot({ path: new URL(`${name}.png`, SCREENSHOTS).pathname, fullPage: true });
+}
+
+Deno.test("example page: sign in, subscribe, pay, manage billing, cancel, return", async (test) => {
+  await using stack = await startStack({ apiPort: 0, polarPort: 0, sitePort: 0 });
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 720, height: 640 } });
+    const status = page.locator("#status");
+    const user = stack.info.users[0];
+
+    await test.step("sign in and see no subscription", async () => {
+      await page.goto(stack.info.site_url);
+      await page.fill("#email", user.email);
+      await page.fill("#password", user.password);
+      await page.click("#signin-button");
+      await page.waitForSelector("#account:not([hidden])");
+      assert.equal(await page.textContent("#who"), user.email);
+      await page.waitForFunction(() =>
+        document.querySelector("#status")?.textContent !== "Loading…"
+      );
+      assert.equal(await status.textContent(), "No subscription");
+      await snap(page, "01-signed-in");
+    });
+
+    await test.step("manage billing before subscribing shows the function's error", async () => {
+      await page.click("#manage");
+      await page.waitForFunction(() => document.querySelector("#message")?.textContent !== "");
+      assert.equal(await page.textContent("#message"), "No subscription found");
+      await snap(page, "02-no-subscription-error");
+    });
+
+    await test.step("subscribe opens the checkout page", async () => {
+      await page.click("#subscribe");
+      await page.waitForURL(`${stack.info.polar_api_url}/checkout/**`);
+      assert.match(await page.textContent("body") ?? "", new RegExp(user.email));
+      await snap(page, "03-checkout");
+    });
+
+    await test.step("pay and come back to an active subscription", async () => {
+      await page.click("text=Pay");
+      await page.waitForURL(`${stack.info.site_url}/**`);
+      assert.match(page.url(), /checkout_id=[0-9a-f-]{36}/);
+      await page.waitForFunction(() => document.querySelector("#status")?.textContent === "Active");
+      await snap(page, "04-active");
+    });
+
+    await test.step("manage billing lands on the portal page", async () => {
+      await page.click("#manage");
+      await page.waitForURL(`${stack.info.polar_api_url}/portal/**`);
+      assert.equal(await page.textContent(".status"), "active");
+      await snap(page, "05-portal");
+    });
+
+    await test.step("cancel at period end in the portal", async () => {
+      await page.click("text=Cancel subscription");
+      await page.waitForSelector("text=cancels at period end");
+      await snap(page, "06-canceled-in-portal");
+    });
+
+    await test.step("return to the app and see that it cancels at period end", async () => {
+      await page.click("text=Back to the app");
+      await page.waitForURL(`${stack.info.site_url}/**`);
+      await page.waitForFunction(() =>
+        document.querySelector("#status")?.textContent?.startsWith("Active, cancels at period end")
+      );
+      await snap(page, "07-cancels-at-period-end");
+    });
+
+    await test.step("buttons show that they are working while a request is out", async () => {
+      const busy = page.evaluate(() =>
+        new Promise<string>((resolve) => {
+          const button = document.querySelector<HTMLButtonElement>("#manage")!;
+          new MutationObserver(() => {
+            if (button.disabled) {
+              resolve(`${button.textContent}|${button.getAttribute("aria-busy")}`);
+            }
+          }).observe(button, { attributes: true, childList: true });
+        })
+      );
+      await page.click("#manage");
+      assert.equal(await busy, "Opening portal…|true");
+    });
+  } finally {
+    await browser.close();
+  }
+});

@@ -1,0 +1,129 @@
+/**
+ * End to end over HTTP against the local stack, as a user's app would drive it with supabase-js:
+ * sign in, checkout, pay on the Polar stand-in, webhooks, portal, cancel. On PGlite by default;
+ * on a PostgreSQL server when `DATABASE_URL` is set (CI runs it once more on PostgreSQL 15).
+ */
+import assert from "node:assert/strict";
+import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
+import { startStack } from "./stack.ts";
+
+const databaseUrl = Deno.env.get("DATABASE_URL") || undefined;
+
+async function signUp(apiUrl: string, anonKey: string): Promise<SupabaseClient> {
+  const client = createClient(apiUrl, anonKey, { auth: { persistSession: false } });
+  const email = `e2e-${crypto.randomUUID().slice(0, 8)}@example.com`;
+  const { error } = await client.auth.signUp({ email, password: "correct-horse-battery" });
+  if (error) throw error;
+  return client;
+}
+
+async function readRow(client: SupabaseClient) {
+  const { data, error } = await client.from("user_subscriptions")
+    .select("polar_customer_id, status, cancel_at_period_end, current_period_end").maybeSingle();
+  if (error) throw error;
+  return data;
+}
+
+async function errorBody(error: unknown) {
+  assert.ok(error instanceof FunctionsHttpError, `expected an HTTP error, got ${error}`);
+  return await error.context.json();
+}
+
+/** Submits a stand-in page's form, as its button does, and returns where it redirects. */
+async function submit(url: string): Promise<string> {
+  const response = await fetch(url, { method: "POST", redirect: "manual" });
+  await response.body?.cancel();
+  assert.equal(response.status, 303, `POST ${url}`);
+  return response.headers.get("Location")!;
+}
+
+Deno.test(`local stack: the whole billing loop on ${databaseUrl ? "PostgreSQL" : "PGlite"}`, async (test) => {
+  await using stack = await startStack({ apiPort: 0, polarPort: 0, sitePort: 0, databaseUrl });
+  const { api_url: apiUrl, anon_key: anonKey, product_id: productId, site_url: siteUrl } =
+    stack.info;
+  const ada = await signUp(apiUrl, anonKey);
+  const bob = await signUp(apiUrl, anonKey);
+
+  await test.step("before subscribing: no row, and the portal answers 404", async () => {
+    assert.equal(await readRow(ada), null);
+    const { error } = await ada.functions.invoke("portal");
+    assert.deepEqual(await errorBody(error), { error: "No subscription found" });
+  });
+
+  let checkoutUrl = "";
+  await test.step("checkout answers a URL on the Polar stand-in", async () => {
+    const { data, error } = await ada.functions.invoke("checkout", {
+      body: { product_id: productId },
+    });
+    assert.equal(error, null);
+    assert.match(data.url, new RegExp(`^${stack.info.polar_api_url}/checkout/`));
+    checkoutUrl = data.url;
+  });
+
+  await test.step("paying delivers webhooks that make the row active", async () => {
+    const successUrl = await submit(`${checkoutUrl}/pay`);
+    assert.ok(successUrl.startsWith(siteUrl), successUrl);
+    assert.match(successUrl, /checkout_id=[0-9a-f-]{36}/);
+    assert.deepEqual(
+      stack.polar!.deliveries.map((delivery) => [delivery.type, delivery.status < 300]),
+      [
+        ["customer.created", true],
+        ["subscription.created", true],
+        ["subscription.active", true],
+        ["order.paid", true],
+      ],
+    );
+    const row = await readRow(ada);
+    assert.equal(row?.status, "active");
+    assert.equal(row?.cancel_at_period_end, false);
+    assert.ok(row?.polar_customer_id);
+  });
+
+  let portalUrl = "";
+  await test.step("the portal answers the customer's portal URL", async () => {
+    const { data, error } = await ada.functions.invoke("portal", {
+      body: { return_url: `${siteUrl}/account` },
+    });
+    assert.equal(error, null);
+    assert.match(data.url, new RegExp(`^${stack.info.polar_api_url}/portal/`));
+    portalUrl = data.url;
+    const page = await (await fetch(portalUrl)).text();
+    assert.match(page, /active/);
+    assert.match(page, new RegExp(`${siteUrl}/account`));
+  });
+
+  await test.step("canceling in the portal marks the row cancel at period end", async () => {
+    await submit(`${portalUrl}/cancel`);
+    const row = await readRow(ada);
+    assert.equal(row?.status, "active");
+    assert.equal(row?.cancel_at_period_end, true);
+  });
+
+  await test.step("another user sees none of it", async () => {
+    assert.equal(await readRow(bob), null);
+    const { data } = await bob.from("user_subscriptions").select("*");
+    assert.deepEqual(data, []);
+    const { error } = await bob.functions.invoke("portal");
+    assert.deepEqual(await errorBody(error), { error: "No subscription found" });
+  });
+
+  await test.step("anon sees nothing", async () => {
+    const anon = createClient(apiUrl, anonKey, { auth: { persistSession: false } });
+    const { data, error } = await anon.from("user_subscriptions").select("*");
+    assert.equal(data, null);
+    assert.equal(error?.code, "42501");
+  });
+});
+
+Deno.test("local stack: a port already in use is a clear error", async () => {
+  const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    const port = (taken.addr as Deno.NetAddr).port;
+    await assert.rejects(
+      startStack({ apiPort: port, polarPort: 0, sitePort: 0 }),
+      new RegExp(`Supabase API: port ${port} on 127.0.0.1 is already in use`),
+    );
+  } finally {
+    taken.close();
+  }
+});
