@@ -19,6 +19,9 @@ const account = element("account");
 const message = element("message");
 const statusText = element("status");
 
+/** Statuses of a subscription that still runs (Polar's names). */
+const LIVE_STATUSES = ["active", "trialing", "past_due"];
+
 const config: PageConfig = await (await fetch("/config.json")).json();
 const supabase: SupabaseClient = createClient(config.api_url, config.anon_key);
 
@@ -70,6 +73,8 @@ async function render() {
     .select("status, cancel_at_period_end, current_period_end")
     .maybeSingle();
   statusText.textContent = error ? "Unavailable" : describeSubscription(data);
+  // One subscription per user: offer "Subscribe" only to someone without a live one.
+  element("subscribe").hidden = LIVE_STATUSES.includes(String(data?.status));
   if (error) message.textContent = error.message;
 }
 

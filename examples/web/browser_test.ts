@@ -12,6 +12,13 @@ const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const SCREENSHOTS = new URL("screenshots/", import.meta.url);
 
 async function launch(): Promise<Browser> {
+  try {
+    await Deno.stat(CHROMIUM);
+  } catch {
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`,
+    );
+  }
   return await chromium.launch({
     executablePath: CHROMIUM,
     args: [
@@ -72,6 +79,7 @@ Deno.test("example page: sign in, subscribe, pay, manage billing, cancel, return
       await page.waitForURL(`${stack.info.site_url}/**`);
       assert.match(page.url(), /checkout_id=[0-9a-f-]{36}/);
       await page.waitForFunction(() => document.querySelector("#status")?.textContent === "Active");
+      assert.equal(await page.isVisible("#subscribe"), false, "no second subscription is offered");
       await snap(page, "04-active");
     });
 
