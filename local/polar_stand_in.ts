@@ -7,12 +7,11 @@
  * @module
  */
 import type { models, webhooks } from "@polar-sh/sdk/2026-10";
+import { customerModel, DEMO_PRODUCT_ID, subscriptionModel } from "./polar_models.ts";
 import { signWebhook } from "./webhook_signing.ts";
 
-/** The product the stand-in sells. */
-export const DEMO_PRODUCT_ID = "5b2bd9c4-3f2c-4d3a-9a55-6a7b3b0c9e01";
-const ORGANIZATION_ID = "8f3f0a5e-8a7b-4a53-9d8a-0a3c1e1f2b10";
-const PERIOD_DAYS = 30;
+export { DEMO_PRODUCT_ID };
+
 const API_VERSION = "2026-10";
 
 /** Options of {@linkcode createPolarStandIn}. */
@@ -96,7 +95,10 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     const now = new Date().toISOString();
     let customer = record.customer_id ? customers.get(record.customer_id) : undefined;
     if (!customer) {
-      customer = customerRecord(record.external_customer_id, record.customer_email);
+      customer = customerModel({
+        externalId: record.external_customer_id,
+        email: record.customer_email,
+      });
       customers.set(customer.id, customer);
       await deliver({
         type: "customer.created",
@@ -263,109 +265,18 @@ function checkoutRecord(baseUrl: string, body: Record<string, unknown>): Checkou
   };
 }
 
-function customerRecord(
-  externalId: string | null,
-  email: string | null,
-): models.CustomerIndividual {
-  const id = crypto.randomUUID();
-  return {
-    id,
-    created_at: new Date().toISOString(),
-    modified_at: null,
-    metadata: {},
-    external_id: externalId,
-    email: email ?? `${id.slice(0, 8)}@example.com`,
-    email_verified: true,
-    type: "individual",
-    name: null,
-    billing_name: null,
-    billing_address: null,
-    tax_id: null,
-    organization_id: ORGANIZATION_ID,
-    deleted_at: null,
-    first_user_event_at: null,
-    avatar_url: null,
-  };
-}
-
 function subscriptionRecord(
   customer: models.CustomerIndividual,
   checkout: CheckoutRecord,
 ): models.Subscription {
-  const now = new Date();
-  const end = new Date(now.getTime() + PERIOD_DAYS * 24 * 3600_000);
-  const price: models.ProductPriceFixed = {
-    created_at: now.toISOString(),
-    modified_at: null,
-    id: "1f0c6d0e-2b8e-4f7e-9a4e-9d1f2c3b4a50",
-    source: "catalog",
-    amount_type: "fixed",
-    price_currency: "usd",
-    tax_behavior: null,
-    is_archived: false,
-    product_id: DEMO_PRODUCT_ID,
-    price_amount: checkout.amount,
-  };
-  return {
-    created_at: now.toISOString(),
-    modified_at: now.toISOString(),
-    id: crypto.randomUUID(),
-    amount: checkout.amount,
-    currency: "usd",
-    recurring_interval: "month",
-    recurring_interval_count: 1,
+  const now = new Date().toISOString();
+  return subscriptionModel(customer, {
+    created_at: now,
+    modified_at: now,
     status: "active",
-    current_period_start: now.toISOString(),
-    current_period_end: end.toISOString(),
-    current_meter_period_start: null,
-    current_meter_period_end: null,
-    trial_start: null,
-    trial_end: null,
-    cancel_at_period_end: false,
-    canceled_at: null,
-    started_at: now.toISOString(),
-    ends_at: null,
-    ended_at: null,
-    pause_at_period_end: false,
-    paused_at: null,
-    resumes_at: null,
-    customer_id: customer.id,
-    product_id: DEMO_PRODUCT_ID,
-    discount_id: null,
     checkout_id: checkout.id,
-    units: null,
-    customer_cancellation_reason: null,
-    customer_cancellation_comment: null,
     metadata: checkout.metadata,
-    customer,
-    product: {
-      id: DEMO_PRODUCT_ID,
-      created_at: now.toISOString(),
-      modified_at: null,
-      trial_interval: null,
-      trial_interval_count: null,
-      name: "Pro (local stand-in)",
-      description: "The local stack's demo plan",
-      visibility: "public",
-      recurring_interval: "month",
-      recurring_interval_count: 1,
-      meter_interval: null,
-      meter_interval_count: null,
-      is_recurring: true,
-      is_archived: false,
-      organization_id: ORGANIZATION_ID,
-      metadata: {},
-      is_deletable: false,
-      prices: [price],
-      benefits: [],
-      medias: [],
-      attached_custom_fields: [],
-    },
-    discount: null,
-    prices: [price],
-    meters: [],
-    pending_update: null,
-  };
+  });
 }
 
 function validationError(field: string, msg: string): Response {
@@ -391,9 +302,7 @@ function html(body: string): Response {
 
 function checkoutPage(checkout: CheckoutRecord, paid: boolean): string {
   const who = checkout.customer_email ?? "returning customer";
-  return `<h1>Checkout</h1><p>Pro (local stand-in), $${
-    (checkout.amount / 100).toFixed(2)
-  } a month</p>` +
+  return `<h1>Checkout</h1><p>Pro, $${(checkout.amount / 100).toFixed(2)} a month</p>` +
     `<p>For <strong>${escape(who)}</strong></p>` +
     (paid
       ? `<p>Paid.</p>`

@@ -5,6 +5,7 @@
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
+import { customerModel } from "../../../../local/polar_models.ts";
 import { serveOnLoopback } from "./loopback.ts";
 
 /** How the fake answers the next requests. */
@@ -33,8 +34,6 @@ export interface FakePolar extends AsyncDisposable {
   /** Adds a customer and returns it. */
   addCustomer(fields?: { id?: string; externalId?: string; email?: string }): models.Customer;
 }
-
-const ORGANIZATION_ID = "8f3f0a5e-8a7b-4a53-9d8a-0a3c1e1f2b10";
 
 /**
  * Starts the fake on 127.0.0.1 with a random port.
@@ -98,39 +97,8 @@ export async function startFakePolar(): Promise<FakePolar> {
   };
 }
 
-/**
- * A customer as Polar returns it.
- *
- * @param fields id, external id and email; random where left out
- * @returns the customer
- * @example
- * ```ts
- * customerFixture({ externalId: userId }).external_id; // userId
- * ```
- */
-export function customerFixture(
-  fields: { id?: string; externalId?: string; email?: string } = {},
-): models.CustomerIndividual {
-  const id = fields.id ?? crypto.randomUUID();
-  return {
-    id,
-    created_at: new Date().toISOString(),
-    modified_at: null,
-    metadata: {},
-    external_id: fields.externalId ?? null,
-    email: fields.email ?? `${id.slice(0, 8)}@example.com`,
-    email_verified: true,
-    type: "individual",
-    name: null,
-    billing_name: null,
-    billing_address: null,
-    tax_id: null,
-    organization_id: ORGANIZATION_ID,
-    deleted_at: null,
-    first_user_event_at: null,
-    avatar_url: null,
-  };
-}
+/** A customer as Polar returns it (see `local/polar_models.ts`). */
+export const customerFixture = customerModel;
 
 /** Polar's 422 body for a field it refuses. */
 export function validationError(field: string, msg: string): Response {

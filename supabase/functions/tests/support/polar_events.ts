@@ -5,11 +5,8 @@
  * @module
  */
 import type { models, webhooks } from "@polar-sh/sdk/2026-10";
-import { customerFixture as apiCustomer } from "./fake_polar.ts";
+import { customerModel, subscriptionModel } from "../../../../local/polar_models.ts";
 
-const ORGANIZATION_ID = "8f3f0a5e-8a7b-4a53-9d8a-0a3c1e1f2b10";
-const PRODUCT_ID = "5b2bd9c4-3f2c-4d3a-9a55-6a7b3b0c9e01";
-const PERIOD_MS = 30 * 24 * 3600_000;
 /** Fixtures are created before anything {@linkcode createClock} hands out. */
 const CREATED_AGO_MS = 2 * 3600_000;
 
@@ -28,7 +25,7 @@ export function customerFixture(
   fields: { id?: string; externalId?: string; email?: string } = {},
 ): models.CustomerIndividual {
   return {
-    ...apiCustomer(fields),
+    ...customerModel(fields),
     created_at: new Date(Date.now() - CREATED_AGO_MS).toISOString(),
   };
 }
@@ -80,82 +77,10 @@ export function subscriptionFixture(
   customer: models.CustomerIndividual,
   fields: Partial<models.Subscription> = {},
 ): models.Subscription {
-  const createdAt = fields.created_at ?? new Date(Date.now() - CREATED_AGO_MS).toISOString();
-  const start = new Date(createdAt);
-  const end = new Date(start.getTime() + PERIOD_MS);
-  const price: models.ProductPriceFixed = {
-    created_at: createdAt,
-    modified_at: null,
-    id: "1f0c6d0e-2b8e-4f7e-9a4e-9d1f2c3b4a50",
-    source: "catalog",
-    amount_type: "fixed",
-    price_currency: "usd",
-    tax_behavior: null,
-    is_archived: false,
-    product_id: PRODUCT_ID,
-    price_amount: 1000,
-  };
-  return {
-    created_at: createdAt,
-    modified_at: null,
-    id: crypto.randomUUID(),
-    amount: 1000,
-    currency: "usd",
-    recurring_interval: "month",
-    recurring_interval_count: 1,
-    status: "incomplete",
-    current_period_start: start.toISOString(),
-    current_period_end: end.toISOString(),
-    current_meter_period_start: null,
-    current_meter_period_end: null,
-    trial_start: null,
-    trial_end: null,
-    cancel_at_period_end: false,
-    canceled_at: null,
-    started_at: createdAt,
-    ends_at: null,
-    ended_at: null,
-    pause_at_period_end: false,
-    paused_at: null,
-    resumes_at: null,
-    customer_id: customer.id,
-    product_id: PRODUCT_ID,
-    discount_id: null,
-    checkout_id: crypto.randomUUID(),
-    units: null,
-    customer_cancellation_reason: null,
-    customer_cancellation_comment: null,
-    metadata: {},
-    customer,
-    product: {
-      id: PRODUCT_ID,
-      created_at: createdAt,
-      modified_at: null,
-      trial_interval: null,
-      trial_interval_count: null,
-      name: "Pro",
-      description: null,
-      visibility: "public",
-      recurring_interval: "month",
-      recurring_interval_count: 1,
-      meter_interval: null,
-      meter_interval_count: null,
-      is_recurring: true,
-      is_archived: false,
-      organization_id: ORGANIZATION_ID,
-      metadata: {},
-      is_deletable: false,
-      prices: [price],
-      benefits: [],
-      medias: [],
-      attached_custom_fields: [],
-    },
-    discount: null,
-    prices: [price],
-    meters: [],
-    pending_update: null,
+  return subscriptionModel(customer, {
+    created_at: new Date(Date.now() - CREATED_AGO_MS).toISOString(),
     ...fields,
-  };
+  });
 }
 
 /**

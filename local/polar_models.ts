@@ -1,0 +1,142 @@
+/**
+ * Polar objects as the 2026-10 API returns them and webhooks carry them, typed with
+ * `@polar-sh/sdk`'s models (so a change in Polar's shapes breaks the type check). Shared by the
+ * Polar stand-in and the tests' fixtures.
+ *
+ * @module
+ */
+import type { models } from "@polar-sh/sdk/2026-10";
+
+/** The organization every object belongs to. */
+export const ORGANIZATION_ID = "8f3f0a5e-8a7b-4a53-9d8a-0a3c1e1f2b10";
+/** The one product: "Pro", $10 a month. */
+export const DEMO_PRODUCT_ID = "5b2bd9c4-3f2c-4d3a-9a55-6a7b3b0c9e01";
+const PRICE_ID = "1f0c6d0e-2b8e-4f7e-9a4e-9d1f2c3b4a50";
+const PRICE_CENTS = 1000;
+const PERIOD_MS = 30 * 24 * 3600_000;
+
+/**
+ * A customer.
+ *
+ * @param fields id, external id (the Supabase user id) and email; random where left out
+ * @returns the customer, created now and never modified
+ * @example
+ * ```ts
+ * customerModel({ externalId: userId }).external_id; // userId
+ * ```
+ */
+export function customerModel(
+  fields: { id?: string; externalId?: string | null; email?: string | null } = {},
+): models.CustomerIndividual {
+  const id = fields.id ?? crypto.randomUUID();
+  return {
+    id,
+    created_at: new Date().toISOString(),
+    modified_at: null,
+    metadata: {},
+    external_id: fields.externalId ?? null,
+    email: fields.email ?? `${id.slice(0, 8)}@example.com`,
+    email_verified: true,
+    type: "individual",
+    name: null,
+    billing_name: null,
+    billing_address: null,
+    tax_id: null,
+    organization_id: ORGANIZATION_ID,
+    deleted_at: null,
+    first_user_event_at: null,
+    avatar_url: null,
+  };
+}
+
+/**
+ * A monthly subscription to {@linkcode DEMO_PRODUCT_ID}, its period starting at `created_at`.
+ *
+ * @param customer the subscribed customer (embedded, as Polar embeds it)
+ * @param fields fields to set; by default created now, never modified, `incomplete`
+ * @returns the subscription
+ * @example
+ * ```ts
+ * subscriptionModel(customer, { status: "active", modified_at: new Date().toISOString() });
+ * ```
+ */
+export function subscriptionModel(
+  customer: models.CustomerIndividual,
+  fields: Partial<models.Subscription> = {},
+): models.Subscription {
+  const createdAt = fields.created_at ?? new Date().toISOString();
+  const periodEnd = new Date(new Date(createdAt).getTime() + PERIOD_MS).toISOString();
+  const price: models.ProductPriceFixed = {
+    created_at: createdAt,
+    modified_at: null,
+    id: PRICE_ID,
+    source: "catalog",
+    amount_type: "fixed",
+    price_currency: "usd",
+    tax_behavior: null,
+    is_archived: false,
+    product_id: DEMO_PRODUCT_ID,
+    price_amount: PRICE_CENTS,
+  };
+  return {
+    created_at: createdAt,
+    modified_at: null,
+    id: crypto.randomUUID(),
+    amount: PRICE_CENTS,
+    currency: "usd",
+    recurring_interval: "month",
+    recurring_interval_count: 1,
+    status: "incomplete",
+    current_period_start: createdAt,
+    current_period_end: periodEnd,
+    current_meter_period_start: null,
+    current_meter_period_end: null,
+    trial_start: null,
+    trial_end: null,
+    cancel_at_period_end: false,
+    canceled_at: null,
+    started_at: createdAt,
+    ends_at: null,
+    ended_at: null,
+    pause_at_period_end: false,
+    paused_at: null,
+    resumes_at: null,
+    customer_id: customer.id,
+    product_id: DEMO_PRODUCT_ID,
+    discount_id: null,
+    checkout_id: crypto.randomUUID(),
+    units: null,
+    customer_cancellation_reason: null,
+    customer_cancellation_comment: null,
+    metadata: {},
+    customer,
+    product: {
+      id: DEMO_PRODUCT_ID,
+      created_at: createdAt,
+      modified_at: null,
+      trial_interval: null,
+      trial_interval_count: null,
+      name: "Pro",
+      description: null,
+      visibility: "public",
+      recurring_interval: "month",
+      recurring_interval_count: 1,
+      meter_interval: null,
+      meter_interval_count: null,
+      is_recurring: true,
+      is_archived: false,
+      organization_id: ORGANIZATION_ID,
+      metadata: {},
+      is_deletable: false,
+      prices: [price],
+      benefits: [],
+      medias: [],
+      attached_custom_fields: [],
+    },
+    discount: null,
+    prices: [price],
+    meters: [],
+    pending_update: null,
+    ...fields,
+  };
+}
