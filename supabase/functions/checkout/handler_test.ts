@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
 import { errors } from "@polar-sh/sdk/2026-10";
-import { createSupabaseApi } from "../../../local/supabase_api.ts";
 import { createUserVerifier } from "../_shared/auth.ts";
 import type { RequestLog } from "../_shared/log.ts";
 import { createServerClient, readCustomerId } from "../_shared/supabase.ts";
-import { createTestDatabase, insertUser, linkCustomer } from "../tests/support/database.ts";
-import { fetchFrom } from "../tests/support/fetch.ts";
+import { insertUser, linkCustomer } from "../tests/support/database.ts";
+import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";
 import { apiKeyClaims, createTestKeys, userClaims } from "../tests/support/keys.ts";
 import { type CheckoutCreate, createCheckoutHandler } from "./handler.ts";
 
@@ -27,17 +26,9 @@ interface SetupOptions {
 
 /** A checkout handler wired to real auth verification and RLS reads, with Polar replaced. */
 async function setup(options: SetupOptions = {}) {
-  const db = await createTestDatabase();
-  const keys = await createTestKeys();
-  const upstream: string[] = [];
-  const api = createSupabaseApi({
-    db,
-    jwks: keys.jwks,
-    issuer: ISSUER,
-    onRequest: (path) => upstream.push(path),
-  });
-  const anonKey = await keys.sign(apiKeyClaims("anon", ISSUER));
-  const supabase = createServerClient(SUPABASE_URL, anonKey, { fetch: fetchFrom(api) });
+  const stand = await createTestSupabase();
+  const { db, keys, anonKey, upstream } = stand;
+  const supabase = createServerClient(stand.url, anonKey, { fetch: stand.fetch });
   const polarCalls: CheckoutCreate[] = [];
   const logs: RequestLog[] = [];
   const handler = createCheckoutHandler({
@@ -60,7 +51,7 @@ async function setup(options: SetupOptions = {}) {
   });
   const email = "ada@example.com";
   const userId = await insertUser(db, email);
-  const token = await keys.sign(userClaims({ issuer: ISSUER, sub: userId, email }));
+  const token = await stand.userToken(userId, email);
   return {
     db,
     keys,
@@ -72,7 +63,7 @@ async function setup(options: SetupOptions = {}) {
     polarCalls,
     logs,
     upstream,
-    [Symbol.asyncDispose]: () => db.close(),
+    [Symbol.asyncDispose]: () => stand[Symbol.asyncDispose](),
   };
 }
 

@@ -1,12 +1,9 @@
 import assert from "node:assert/strict";
 import type { models } from "@polar-sh/sdk/2026-10";
-import { createSupabaseApi } from "../../../local/supabase_api.ts";
 import type { RequestLog } from "../_shared/log.ts";
 import { SUBSCRIPTION_EVENT_TYPES } from "../_shared/polar_webhooks.ts";
 import { createServerClient } from "../_shared/supabase.ts";
-import { createTestDatabase, insertUser } from "../tests/support/database.ts";
-import { fetchFrom } from "../tests/support/fetch.ts";
-import { apiKeyClaims, createTestKeys } from "../tests/support/keys.ts";
+import { insertUser } from "../tests/support/database.ts";
 import {
   createClock,
   customerEvent,
@@ -15,6 +12,7 @@ import {
   subscriptionEvent,
   subscriptionFixture,
 } from "../tests/support/polar_events.ts";
+import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";
 import {
   createWebhookSecret,
   signWebhook,
@@ -23,8 +21,6 @@ import {
 } from "../tests/support/webhook_signing.ts";
 import { applyPolarWebhook, createPolarWebhookHandler, MAX_WEBHOOK_BODY_BYTES } from "./handler.ts";
 
-const SUPABASE_URL = "http://supabase.test";
-const ISSUER = `${SUPABASE_URL}/auth/v1`;
 const FIVE_MINUTES_S = 5 * 60;
 
 interface Row {
@@ -56,12 +52,10 @@ interface DeliveryRow {
 async function setup(
   options: { wrapFetch?: (real: typeof fetch) => typeof fetch; timeoutMs?: number } = {},
 ) {
-  const db = await createTestDatabase();
-  const keys = await createTestKeys();
-  const api = createSupabaseApi({ db, jwks: keys.jwks, issuer: ISSUER });
-  const serviceKey = await keys.sign(apiKeyClaims("service_role", ISSUER));
-  const supabase = createServerClient(SUPABASE_URL, serviceKey, {
-    fetch: (options.wrapFetch ?? ((real) => real))(fetchFrom(api)),
+  const stand = await createTestSupabase();
+  const { db } = stand;
+  const supabase = createServerClient(stand.url, stand.serviceRoleKey, {
+    fetch: (options.wrapFetch ?? ((real) => real))(stand.fetch),
     timeoutMs: options.timeoutMs,
   });
   const secret = createWebhookSecret();
@@ -101,7 +95,7 @@ async function setup(
     /** A subscription of this test's customer, at the clock's next tick. */
     subscription: (fields: Partial<models.Subscription> = {}) =>
       subscriptionFixture(customer, { modified_at: clock.next(), ...fields }),
-    [Symbol.asyncDispose]: () => db.close(),
+    [Symbol.asyncDispose]: () => stand[Symbol.asyncDispose](),
   };
 }
 

@@ -3,11 +3,10 @@
  * loopback stand-ins of Supabase (JWKS, PostgREST on PGlite) and Polar.
  */
 import assert from "node:assert/strict";
-import { createSupabaseApi } from "../../../local/supabase_api.ts";
-import { createTestDatabase, insertUser, linkCustomer } from "./support/database.ts";
+import { insertUser, linkCustomer } from "./support/database.ts";
 import { startFakePolar } from "./support/fake_polar.ts";
-import { apiKeyClaims, createTestKeys, userClaims } from "./support/keys.ts";
-import { serveOnLoopback, startFunction } from "./support/loopback.ts";
+import { startFunction } from "./support/loopback.ts";
+import { createTestSupabase } from "./support/supabase_stand_in.ts";
 
 const SITE_URL = "http://127.0.0.1:3000";
 const PRO = "7a0f6c3e-5f4e-4f57-9a43-2b1e8f7c9d10";
@@ -16,23 +15,11 @@ const OUTSIDER = "0b9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c";
 const POLAR_TOKEN = "polar_oat_test_token";
 
 async function setup() {
-  const db = await createTestDatabase();
-  const keys = await createTestKeys();
-  const upstream: string[] = [];
-  const state: { issuer: string } = { issuer: "" };
-  const api = await serveOnLoopback((request) =>
-    createSupabaseApi({
-      db,
-      jwks: keys.jwks,
-      issuer: state.issuer,
-      onRequest: (path) => upstream.push(path),
-    })(request)
-  );
-  state.issuer = `${api.url}/auth/v1`;
+  const supabase = await createTestSupabase("loopback");
+  const { db, keys, issuer, upstream, anonKey } = supabase;
   const polar = await startFakePolar();
-  const anonKey = await keys.sign(apiKeyClaims("anon", state.issuer));
   const checkout = await startFunction("checkout", {
-    SUPABASE_URL: api.url,
+    SUPABASE_URL: supabase.url,
     SUPABASE_ANON_KEY: anonKey,
     POLAR_ACCESS_TOKEN: POLAR_TOKEN,
     POLAR_API_URL: polar.url,
@@ -41,11 +28,11 @@ async function setup() {
   });
   const email = "ada@example.com";
   const userId = await insertUser(db, email);
-  const token = await keys.sign(userClaims({ issuer: state.issuer, sub: userId, email }));
+  const token = await supabase.userToken(userId, email);
   return {
     db,
     keys,
-    issuer: state.issuer,
+    issuer,
     polar,
     checkout,
     upstream,
@@ -56,8 +43,7 @@ async function setup() {
     async [Symbol.asyncDispose]() {
       await checkout[Symbol.asyncDispose]();
       await polar[Symbol.asyncDispose]();
-      await api.shutdown();
-      await db.close();
+      await supabase[Symbol.asyncDispose]();
     },
   };
 }

@@ -4,10 +4,9 @@
  * webhooks signed as Polar signs them.
  */
 import assert from "node:assert/strict";
-import { createSupabaseApi } from "../../../local/supabase_api.ts";
-import { createTestDatabase, insertUser } from "./support/database.ts";
-import { apiKeyClaims, createTestKeys } from "./support/keys.ts";
-import { serveOnLoopback, startFunction } from "./support/loopback.ts";
+import { insertUser } from "./support/database.ts";
+import { startFunction } from "./support/loopback.ts";
+import { createTestSupabase } from "./support/supabase_stand_in.ts";
 import {
   createClock,
   customerFixture,
@@ -21,28 +20,16 @@ const POLAR_TIMEOUT_MS = 10_000;
 const SAMPLES = 20;
 
 async function setup() {
-  const db = await createTestDatabase();
-  const keys = await createTestKeys();
-  const upstream: string[] = [];
-  const state = { issuer: "" };
-  const api = await serveOnLoopback((request) =>
-    createSupabaseApi({
-      db,
-      jwks: keys.jwks,
-      issuer: state.issuer,
-      onRequest: (path) => upstream.push(path),
-    })(request)
-  );
-  state.issuer = `${api.url}/auth/v1`;
+  const supabase = await createTestSupabase("loopback");
+  const { db, upstream } = supabase;
   const secret = createWebhookSecret();
   const fn = await startFunction("polar-webhooks", {
-    SUPABASE_URL: api.url,
-    SUPABASE_SERVICE_ROLE_KEY: await keys.sign(apiKeyClaims("service_role", state.issuer)),
+    SUPABASE_URL: supabase.url,
+    SUPABASE_SERVICE_ROLE_KEY: supabase.serviceRoleKey,
     POLAR_WEBHOOK_SECRET: secret,
   });
   const userId = await insertUser(db);
   const customer = customerFixture({ externalId: userId });
-  let apiRunning = true;
   return {
     db,
     fn,
@@ -60,13 +47,11 @@ async function setup() {
     },
     /** Takes Supabase's API off the network: connections are refused. */
     async stopApi() {
-      apiRunning = false;
-      await api.shutdown();
+      await supabase.stop();
     },
     async [Symbol.asyncDispose]() {
       await fn[Symbol.asyncDispose]();
-      if (apiRunning) await api.shutdown();
-      await db.close();
+      await supabase[Symbol.asyncDispose]();
     },
   };
 }

@@ -3,32 +3,19 @@
  * loopback stand-ins of Supabase (JWKS, PostgREST on PGlite) and Polar.
  */
 import assert from "node:assert/strict";
-import { createSupabaseApi } from "../../../local/supabase_api.ts";
-import { createTestDatabase, insertUser, linkCustomer } from "./support/database.ts";
+import { insertUser, linkCustomer } from "./support/database.ts";
 import { startFakePolar } from "./support/fake_polar.ts";
-import { apiKeyClaims, createTestKeys, userClaims } from "./support/keys.ts";
-import { serveOnLoopback, startFunction } from "./support/loopback.ts";
+import { startFunction } from "./support/loopback.ts";
+import { createTestSupabase } from "./support/supabase_stand_in.ts";
 
 const SITE_URL = "http://127.0.0.1:3000";
 
 async function setup() {
-  const db = await createTestDatabase();
-  const keys = await createTestKeys();
-  const upstream: string[] = [];
-  const state: { issuer: string } = { issuer: "" };
-  const api = await serveOnLoopback((request) =>
-    createSupabaseApi({
-      db,
-      jwks: keys.jwks,
-      issuer: state.issuer,
-      onRequest: (path) => upstream.push(path),
-    })(request)
-  );
-  state.issuer = `${api.url}/auth/v1`;
+  const supabase = await createTestSupabase("loopback");
+  const { db, keys, issuer, upstream, anonKey } = supabase;
   const polar = await startFakePolar();
-  const anonKey = await keys.sign(apiKeyClaims("anon", state.issuer));
   const portal = await startFunction("portal", {
-    SUPABASE_URL: api.url,
+    SUPABASE_URL: supabase.url,
     SUPABASE_ANON_KEY: anonKey,
     POLAR_ACCESS_TOKEN: "polar_oat_test_token",
     POLAR_API_URL: polar.url,
@@ -37,11 +24,11 @@ async function setup() {
   const userId = await insertUser(db);
   const customer = polar.addCustomer({ externalId: userId });
   await linkCustomer(db, userId, customer.id);
-  const token = await keys.sign(userClaims({ issuer: state.issuer, sub: userId }));
+  const token = await supabase.userToken(userId);
   return {
     db,
     keys,
-    issuer: state.issuer,
+    issuer,
     polar,
     portal,
     upstream,
@@ -52,8 +39,7 @@ async function setup() {
     async [Symbol.asyncDispose]() {
       await portal[Symbol.asyncDispose]();
       await polar[Symbol.asyncDispose]();
-      await api.shutdown();
-      await db.close();
+      await supabase[Symbol.asyncDispose]();
     },
   };
 }
