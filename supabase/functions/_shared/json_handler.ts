@@ -12,6 +12,12 @@ import { describeError, logRequest, outcomeOf, type RequestLogger } from "./log.
 /** A request handler: a Web-standard `Request` in, a `Response` out. */
 export type Handler = (request: Request) => Promise<Response>;
 
+/** What the function-specific part may add to the request's log line. */
+export interface RequestContext {
+  /** Fields for the log line's `detail`; never a token, a key or a body. */
+  detail: Record<string, string>;
+}
+
 /** Options of {@linkcode createJsonHandler}. */
 export interface JsonHandlerOptions {
   /** The function's name, for the log. */
@@ -30,7 +36,8 @@ export interface JsonHandlerOptions {
  * Wraps the part of a handler that is particular to one function.
  *
  * @param options name, methods, CORS, log and clock
- * @param handle answers a request whose method is allowed; throws `HttpError` for client errors
+ * @param handle answers a request whose method is allowed; throws `HttpError` for client errors;
+ *   may add log fields through its context
  * @returns the complete handler
  * @example
  * ```ts
@@ -43,7 +50,7 @@ export interface JsonHandlerOptions {
  */
 export function createJsonHandler(
   options: JsonHandlerOptions,
-  handle: Handler,
+  handle: (request: Request, context: RequestContext) => Promise<Response>,
 ): Handler {
   const { name, methods, cors } = options;
   // `??` rather than a spread, so an explicit `undefined` also means "the default".
@@ -53,6 +60,7 @@ export function createJsonHandler(
 
   return async (request) => {
     const startedAt = now();
+    const context: RequestContext = { detail: {} };
     let response: Response;
     let error: HttpError | undefined;
     if (request.method === "OPTIONS") {
@@ -64,7 +72,7 @@ export function createJsonHandler(
             headers: { Allow: allow },
           });
         }
-        response = await handle(request);
+        response = await handle(request, context);
       } catch (thrown) {
         error = thrown instanceof HttpError
           ? thrown
@@ -83,6 +91,7 @@ export function createJsonHandler(
       duration_ms: Math.round((now() - startedAt) * 10) / 10,
       ...(error && { error: error.message }),
       ...(error?.cause !== undefined && { cause: describeError(error.cause) }),
+      ...(Object.keys(context.detail).length > 0 && { detail: context.detail }),
     });
     return response;
   };

@@ -21,6 +21,8 @@ export interface RequestLog {
   error?: string;
   /** For a 5xx, what really went wrong. */
   cause?: string;
+  /** What the function chose to add, such as a webhook's event type; never a secret or a body. */
+  detail?: Record<string, string>;
 }
 
 /** Writes a {@linkcode RequestLog}. */

@@ -61,7 +61,7 @@ export function createPolarWebhookHandler(deps: PolarWebhookDependencies): Handl
     cors: () => ({}),
     log: deps.log,
     now: deps.now,
-  }, async (request) => {
+  }, async (request, { detail }) => {
     const body = await readBodyText(request, MAX_WEBHOOK_BODY_BYTES);
     const headers = webhookHeadersOf(request);
     const event = await verify(body, headers, webhookSecret);
@@ -72,7 +72,11 @@ export function createPolarWebhookHandler(deps: PolarWebhookDependencies): Handl
       if (error instanceof InvalidEventError) throw invalidEvent(error);
       throw error;
     }
+    detail.event_type = delivery.eventType;
+    detail.webhook_id = delivery.webhookId;
     const result = await deps.applyDelivery(delivery);
+    detail.webhook_outcome = result.outcome;
+    if (result.reason) detail.reason = result.reason;
     const recordedWithoutEffect = result.outcome === "ignored" || result.outcome === "skipped";
     return jsonResponse(result, recordedWithoutEffect ? STATUS.Accepted : STATUS.OK);
   });

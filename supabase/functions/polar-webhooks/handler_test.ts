@@ -831,6 +831,11 @@ Deno.test("polar-webhooks logs one line per request and never the secret, signat
     [403, "rejected"],
     [400, "rejected"],
   ]);
+  assert.deepEqual(t.logs[0].detail, {
+    event_type: "subscription.active",
+    webhook_id: headers["webhook-id"],
+    webhook_outcome: "applied",
+  });
   const text = JSON.stringify(t.logs);
   assert.ok(!text.includes(t.secret.slice(6, 20)), "no secret");
   assert.ok(!text.includes(headers["webhook-signature"].slice(3, 20)), "no signature");
