@@ -46,6 +46,10 @@ export function createServerClient(
   };
   return createClient(url, key, {
     auth: { persistSession: false, autoRefreshToken: false, detectSessionInUrl: false },
+    // postgrest-js retries a GET that fails or answers 503 up to three times (after 1, 2 and 4 s),
+    // and counts our timeout as a failure: a hung PostgREST then holds a request for 19 s. The
+    // caller retries instead (the browser, or Polar for webhooks), so each call is one attempt.
+    db: { retry: false },
     global: { fetch: boundedFetch },
   });
 }

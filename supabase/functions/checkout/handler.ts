@@ -6,15 +6,15 @@
  */
 import { errors, type models } from "@polar-sh/sdk/2026-10";
 import { createCheckouts } from "@polar-sh/sdk/2026-10/services/checkouts";
-import { createUserVerifier, type VerifiedUser } from "../_shared/auth.ts";
+import type { VerifiedUser } from "../_shared/auth.ts";
 import { readJsonObject } from "../_shared/body.ts";
+import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
 import type { UserFunctionConfig } from "../_shared/config.ts";
 import { createCors } from "../_shared/cors.ts";
 import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
 import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
 import type { RequestLogger } from "../_shared/log.ts";
 import { createPolarClient, validationDetails } from "../_shared/polar.ts";
-import { createServerClient, readCustomerId } from "../_shared/supabase.ts";
 import { type CheckoutRequest, createCheckoutRequestReader } from "./request.ts";
 
 /** The body of Polar's `POST /v1/checkouts/`. */
@@ -29,16 +29,12 @@ export interface CreatedCheckout {
 }
 
 /** What the checkout handler depends on; tests pass their own. */
-export interface CheckoutDependencies {
+export interface CheckoutDependencies extends CallerAccess {
   /** Site URL, allowed origins and allowed products. */
   config: Pick<
     UserFunctionConfig,
     "siteUrl" | "allowedOrigins" | "restrictCorsOrigins" | "productIds"
   >;
-  /** Answers who sent the request, or throws 401. */
-  verifyUser: (request: Request) => Promise<VerifiedUser>;
-  /** The caller's `polar_customer_id`, read under RLS; `null` when there is none. */
-  readCustomerId: (user: VerifiedUser) => Promise<string | null>;
   /** Creates a Polar checkout. */
   createCheckout: (body: CheckoutCreate) => Promise<CreatedCheckout>;
   /** Where the per-request log line goes. */
@@ -95,8 +91,8 @@ export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
 }
 
 /**
- * The production dependencies: one anon-key Supabase client (its JWKS cache lives as long as the
- * function instance) and one Polar client, made once per instance.
+ * The production dependencies: the caller's access (one anon-key Supabase client) and one Polar
+ * client, made once per instance.
  *
  * @param config the validated configuration
  * @returns dependencies for {@linkcode createCheckoutHandler}
@@ -106,12 +102,10 @@ export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
  * ```
  */
 export function createCheckoutDependencies(config: UserFunctionConfig): CheckoutDependencies {
-  const supabase = createServerClient(config.supabaseUrl, config.supabaseAnonKey);
   const create = createCheckouts(createPolarClient(config.polar));
   return {
     config,
-    verifyUser: createUserVerifier(supabase.auth, { issuer: config.authIssuer }),
-    readCustomerId: (user) => readCustomerId(supabase, user),
+    ...createCallerAccess(config),
     createCheckout: async (body) => {
       const { id, url } = await create(body);
       return { id, url };

@@ -4,8 +4,8 @@
  * @module
  */
 import { createCustomerSessions } from "@polar-sh/sdk/2026-10/services/customer_sessions";
-import { createUserVerifier, type VerifiedUser } from "../_shared/auth.ts";
 import { readJsonObject } from "../_shared/body.ts";
+import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
 import type { UserFunctionConfig } from "../_shared/config.ts";
 import { createCors } from "../_shared/cors.ts";
 import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
@@ -13,16 +13,11 @@ import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
 import type { RequestLogger } from "../_shared/log.ts";
 import { createPolarClient, isValidationErrorOn } from "../_shared/polar.ts";
 import { createRedirectUrlValidator } from "../_shared/redirect_url.ts";
-import { createServerClient, readCustomerId } from "../_shared/supabase.ts";
 
 /** What the portal handler depends on; tests pass their own. */
-export interface PortalDependencies {
+export interface PortalDependencies extends CallerAccess {
   /** Site URL and allowed origins. */
   config: Pick<UserFunctionConfig, "siteUrl" | "allowedOrigins" | "restrictCorsOrigins">;
-  /** Answers who sent the request, or throws 401. */
-  verifyUser: (request: Request) => Promise<VerifiedUser>;
-  /** The caller's `polar_customer_id`, read under RLS; `null` when there is none. */
-  readCustomerId: (user: VerifiedUser) => Promise<string | null>;
   /** Creates a Polar customer session and returns its `customer_portal_url`. */
   createPortalUrl: (customerId: string, returnUrl: string) => Promise<string>;
   /** Where the per-request log line goes. */
@@ -72,8 +67,8 @@ export function createPortalHandler(deps: PortalDependencies): Handler {
 }
 
 /**
- * The production dependencies: one anon-key Supabase client (its JWKS cache lives as long as the
- * function instance) and one Polar client, made once per instance.
+ * The production dependencies: the caller's access (one anon-key Supabase client) and one Polar
+ * client, made once per instance.
  *
  * @param config the validated configuration
  * @returns dependencies for {@linkcode createPortalHandler}
@@ -83,12 +78,10 @@ export function createPortalHandler(deps: PortalDependencies): Handler {
  * ```
  */
 export function createPortalDependencies(config: UserFunctionConfig): PortalDependencies {
-  const supabase = createServerClient(config.supabaseUrl, config.supabaseAnonKey);
   const createSession = createCustomerSessions(createPolarClient(config.polar));
   return {
     config,
-    verifyUser: createUserVerifier(supabase.auth, { issuer: config.authIssuer }),
-    readCustomerId: (user) => readCustomerId(supabase, user),
+    ...createCallerAccess(config),
     createPortalUrl: async (customerId, returnUrl) =>
       (await createSession({ customer_id: customerId, return_url: returnUrl })).customer_portal_url,
   };
