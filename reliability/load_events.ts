@@ -12,8 +12,8 @@ import {
   customerFixture,
   type PolarEvent,
   subscriptionEvent,
-  subscriptionFixture,
   type SubscriptionEventType,
+  subscriptionFixture,
 } from "../supabase/functions/tests/support/polar_events.ts";
 
 /** One unique event, with the `webhook-id` Polar gives it. */
@@ -191,9 +191,7 @@ export function withRedeliveries(
     const at = deliveries.findIndex((delivery) => delivery.event === order[original]);
     const nextTo = n % 2 === 0;
     if (nextTo) adjacent++;
-    const position = nextTo
-      ? at + 1
-      : at + 1 + Math.floor(random() * (deliveries.length - at));
+    const position = nextTo ? at + 1 : at + 1 + Math.floor(random() * (deliveries.length - at));
     deliveries.splice(position, 0, { event: order[original], redelivery: true });
   }
   return { deliveries, adjacent };
