@@ -172,7 +172,37 @@ async function appliedOnce(ctx: CaseContext, webhookId: string, userId: string) 
   assert.deepEqual(rows, [{ status: "active" }], "the row is whole");
 }
 
+/**
+ * postgres.js 3.4.9, the driver of the local stack's PostgREST stand-in (not of the functions),
+ * may throw from a `setImmediate` when the server closes a connection under it: "Cannot read
+ * properties of null (reading 'write')" (porsager/postgres#1154, #1208; unfixed in 3.4.9). That
+ * crash is the stand-in's, not the functions': real PostgREST has its own pool. It is absorbed
+ * here, counted, and shown in the figures, so it stays visible without hiding any other error.
+ */
+function absorbDriverNullSocketCrash(): { count: number } & Disposable {
+  const absorbed = { count: 0 };
+  const listener = (event: ErrorEvent) => {
+    const error = event.error;
+    if (
+      error instanceof TypeError &&
+      error.message === "Cannot read properties of null (reading 'write')" &&
+      /postgres\/3\.4\.9\/src\/connection\.js/.test(error.stack ?? "")
+    ) {
+      absorbed.count++;
+      event.preventDefault();
+    }
+  };
+  globalThis.addEventListener("error", listener);
+  return {
+    get count() {
+      return absorbed.count;
+    },
+    [Symbol.dispose]: () => globalThis.removeEventListener("error", listener),
+  };
+}
+
 Deno.test("faults get the contract's answer within 10 s and leave nothing half-written", async (t) => {
+  using driverCrashes = absorbDriverNullSocketCrash();
   await using cluster = await startThrowawayCluster();
   await using fresh = await createFreshDatabase(cluster.url);
   await using h = await startHarness(fresh.db);
@@ -291,4 +321,8 @@ Deno.test("faults get the contract's answer within 10 s and leave nothing half-w
       for (const delivery of deliveries) await appliedOnce(ctx, delivery.id, delivery.userId);
     }
   });
+  await figure(
+    "fault: postgres.js null-socket crashes in the stand-in, absorbed",
+    String(driverCrashes.count),
+  );
 });
