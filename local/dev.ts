@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { absorbDriverNullSocketCrash } from "./postgres.ts";
 import { startStack } from "./stack.ts";
 
 const INFO_FILE = new URL("../supabase/.temp/dev-stack.json", import.meta.url);
@@ -24,6 +25,8 @@ function port(name: string, fallback: number): number {
 
 if (import.meta.main) {
   try {
+    // Keeps a PostgreSQL restart from taking the stack down (see absorbDriverNullSocketCrash).
+    if (Deno.env.get("DATABASE_URL")) absorbDriverNullSocketCrash();
     const started = performance.now();
     const stack = await startStack({
       apiPort: port("API_PORT", 54321),

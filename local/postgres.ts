@@ -89,3 +89,40 @@ export async function migrate(db: Database): Promise<string[]> {
   }
   return applied;
 }
+
+/**
+ * postgres.js 3.4.9, the driver of the local stack's PostgREST stand-in (not of the functions),
+ * may throw from a `setImmediate` when the server closes a connection under it: "Cannot read
+ * properties of null (reading 'write')" (porsager/postgres#1154, #1208; unfixed in 3.4.9). That
+ * crash is the stand-in's, not the functions': real PostgREST has its own pool. This absorbs
+ * exactly that error (and counts it), so a database restart does not take the stack down, without
+ * hiding any other error.
+ *
+ * @returns the count so far; dispose of it to stop absorbing
+ * @example
+ * ```ts
+ * using crashes = absorbDriverNullSocketCrash();
+ * crashes.count; // 0
+ * ```
+ */
+export function absorbDriverNullSocketCrash(): { count: number } & Disposable {
+  const absorbed = { count: 0 };
+  const listener = (event: ErrorEvent) => {
+    const error = event.error;
+    if (
+      error instanceof TypeError &&
+      error.message === "Cannot read properties of null (reading 'write')" &&
+      /postgres\/3\.4\.9\/src\/connection\.js/.test(error.stack ?? "")
+    ) {
+      absorbed.count++;
+      event.preventDefault();
+    }
+  };
+  globalThis.addEventListener("error", listener);
+  return {
+    get count() {
+      return absorbed.count;
+    },
+    [Symbol.dispose]: () => globalThis.removeEventListener("error", listener),
+  };
+}

@@ -10,6 +10,7 @@
  * `DATABASE_URL=postgresql://… deno test -A reliability/faults_suite.ts`.
  */
 import assert from "node:assert/strict";
+import { absorbDriverNullSocketCrash } from "../local/postgres.ts";
 import { signWebhook } from "../local/webhook_signing.ts";
 import { insertUser } from "../supabase/functions/tests/support/database.ts";
 import {
@@ -170,35 +171,6 @@ async function appliedOnce(ctx: CaseContext, webhookId: string, userId: string) 
     [userId],
   );
   assert.deepEqual(rows, [{ status: "active" }], "the row is whole");
-}
-
-/**
- * postgres.js 3.4.9, the driver of the local stack's PostgREST stand-in (not of the functions),
- * may throw from a `setImmediate` when the server closes a connection under it: "Cannot read
- * properties of null (reading 'write')" (porsager/postgres#1154, #1208; unfixed in 3.4.9). That
- * crash is the stand-in's, not the functions': real PostgREST has its own pool. It is absorbed
- * here, counted, and shown in the figures, so it stays visible without hiding any other error.
- */
-function absorbDriverNullSocketCrash(): { count: number } & Disposable {
-  const absorbed = { count: 0 };
-  const listener = (event: ErrorEvent) => {
-    const error = event.error;
-    if (
-      error instanceof TypeError &&
-      error.message === "Cannot read properties of null (reading 'write')" &&
-      /postgres\/3\.4\.9\/src\/connection\.js/.test(error.stack ?? "")
-    ) {
-      absorbed.count++;
-      event.preventDefault();
-    }
-  };
-  globalThis.addEventListener("error", listener);
-  return {
-    get count() {
-      return absorbed.count;
-    },
-    [Symbol.dispose]: () => globalThis.removeEventListener("error", listener),
-  };
 }
 
 Deno.test("faults get the contract's answer within 10 s and leave nothing half-written", async (t) => {
