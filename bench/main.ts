@@ -1,0 +1,147 @@
+/**
+ * `deno task bench`: this project's `portal` against the anchor (Polar's `@polar-sh/supabase`
+ * `CustomerPortal`) and a bare supabase-js baseline, and the `polar-webhooks` throughput, all on
+ * 127.0.0.1. Prints markdown tables and writes the same figures as JSON to `bench/results/`.
+ *
+ * Environment (all optional): `BENCH_DURATION` seconds per load point (5), `BENCH_COLD_RUNS`
+ * measured cold starts per target (11), `BENCH_DATABASE_URL` a PostgreSQL database to use
+ * instead of PGlite (its schema is brought up to date; use a throwaway database).
+ *
+ * @module
+ */
+import { createSchemaPglite, type Database, pgliteDatabase } from "../local/database.ts";
+import { migrate, postgresDatabase } from "../local/postgres.ts";
+import { measureColdStarts } from "./cold_start.ts";
+import { judgeGoals } from "./goals.ts";
+import { readMachineFacts } from "./machine.ts";
+import { DENO_RUN_FLAGS, type Target } from "./process.ts";
+import { type BenchReport, renderMarkdown } from "./report.ts";
+import { createPortalUser, startUpstreams, type Upstreams } from "./upstreams.ts";
+import { measureWarmPath } from "./warm_path.ts";
+import { measureWebhooks, webhooksFunctionExists, webhooksTarget } from "./webhooks.ts";
+
+const RESULTS_DIR = new URL("./results/", import.meta.url);
+const LATENCIES_MS = [0, 25];
+const CONNECTIONS = [1, 32];
+const SITE_URL = "http://127.0.0.1:3000";
+
+if (import.meta.main) await main();
+
+async function main(): Promise<void> {
+  const startedAt = new Date();
+  const durationSeconds = positiveNumber("BENCH_DURATION", 5);
+  const coldStartRuns = positiveNumber("BENCH_COLD_RUNS", 11);
+  const databaseUrl = Deno.env.get("BENCH_DATABASE_URL");
+  const machine = await readMachineFacts();
+  const progress = (message: string) => console.error(`bench: ${message}`);
+
+  progress(`database: ${databaseUrl ? "PostgreSQL" : "PGlite"}`);
+  const db = await openDatabase(databaseUrl);
+  try {
+    await using upstreams = await startUpstreams(db);
+    const targets = await portalTargets(upstreams);
+    const hasWebhooks = await webhooksFunctionExists();
+
+    progress(`cold start, ${coldStartRuns} runs per target`);
+    const coldTargets = [...targets, ...(hasWebhooks ? [await webhooksTarget(upstreams)] : [])];
+    const coldStart = await measureColdStarts(coldTargets, coldStartRuns);
+
+    const warmPath = [];
+    for (const target of targets.filter((target) => target.name !== "baseline")) {
+      progress(`warm path: ${target.name}`);
+      warmPath.push(
+        await measureWarmPath(target, upstreams, {
+          latenciesMs: LATENCIES_MS,
+          connections: CONNECTIONS,
+          durationSeconds,
+        }),
+      );
+    }
+
+    progress("webhooks");
+    const webhooks = hasWebhooks
+      ? await measureWebhooks(upstreams, {
+        connections: CONNECTIONS,
+        durationSeconds,
+        deliveriesPerPoint: 8000,
+        users: 500,
+      })
+      : { notMeasured: "function missing (supabase/functions/polar-webhooks/index.ts)" };
+
+    const report: BenchReport = {
+      startedAt: startedAt.toISOString(),
+      elapsedSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
+      machine,
+      config: {
+        database: databaseUrl ? withoutPassword(databaseUrl) : "PGlite (in the stand-ins' process)",
+        durationSeconds,
+        coldStartRuns,
+        latenciesMs: LATENCIES_MS,
+        connections: CONNECTIONS,
+        loadGenerator: "autocannon 9.0.0",
+        denoFlags: DENO_RUN_FLAGS.join(" "),
+      },
+      coldStart,
+      warmPath,
+      webhooks,
+      goals: judgeGoals(coldStart, warmPath),
+    };
+    console.log(renderMarkdown(report));
+    await Deno.mkdir(RESULTS_DIR, { recursive: true });
+    const json = JSON.stringify(report, null, 2) + "\n";
+    const stamp = report.startedAt.replaceAll(":", "-");
+    await Deno.writeTextFile(new URL(`bench-${stamp}.json`, RESULTS_DIR), json);
+    await Deno.writeTextFile(new URL("latest.json", RESULTS_DIR), json);
+    progress(`figures written to bench/results/latest.json`);
+  } finally {
+    await db.close();
+  }
+}
+
+async function portalTargets(upstreams: Upstreams): Promise<Target[]> {
+  const user = await createPortalUser(upstreams);
+  const portalEnv = {
+    SUPABASE_URL: upstreams.supabaseUrl,
+    SUPABASE_ANON_KEY: upstreams.anonKey,
+    POLAR_ACCESS_TOKEN: "polar_oat_bench",
+    POLAR_API_URL: upstreams.polarUrl,
+    SITE_URL,
+  };
+  // What `supabase.functions.invoke("portal")` sends.
+  const invoke = (url: string) =>
+    new Request(url, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${user.accessToken}`, apikey: upstreams.anonKey },
+    });
+  return [
+    { name: "ours", entry: "supabase/functions/portal/index.ts", env: portalEnv, probe: invoke },
+    { name: "anchor", entry: "bench/anchor/portal.ts", env: portalEnv, probe: invoke },
+    {
+      name: "baseline",
+      entry: "bench/baseline/server.ts",
+      env: { SUPABASE_URL: upstreams.supabaseUrl, SUPABASE_ANON_KEY: upstreams.anonKey },
+      probe: (url) => new Request(url),
+    },
+  ];
+}
+
+async function openDatabase(url: string | undefined): Promise<Database> {
+  if (!url) return pgliteDatabase(await createSchemaPglite({ seed: false }));
+  const db = postgresDatabase(url);
+  await migrate(db);
+  return db;
+}
+
+function positiveNumber(name: string, fallback: number): number {
+  const value = Deno.env.get(name);
+  if (value === undefined || value === "") return fallback;
+  const number = Number(value);
+  if (!(number > 0)) throw new Error(`${name} is "${value}", not a positive number`);
+  return number;
+}
+
+function withoutPassword(url: string): string {
+  const parsed = new URL(url);
+  parsed.password = "";
+  return parsed.href;
+}

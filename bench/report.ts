@@ -1,0 +1,177 @@
+/**
+ * The run's figures as one JSON document and as the markdown tables printed on stdout.
+ *
+ * @module
+ */
+import type { ColdStartResult } from "./cold_start.ts";
+import type { Goal } from "./goals.ts";
+import type { MachineFacts } from "./machine.ts";
+import type { WarmPathResult } from "./warm_path.ts";
+import type { WebhookResult } from "./webhooks.ts";
+
+/** Everything one run measured. */
+export interface BenchReport {
+  /** When the run started (ISO 8601). */
+  startedAt: string;
+  /** Seconds the whole run took. */
+  elapsedSeconds: number;
+  /** Where it ran. */
+  machine: MachineFacts;
+  /** How it ran. */
+  config: {
+    /** `pglite`, or the PostgreSQL server (without password). */
+    database: string;
+    /** Seconds per load point. */
+    durationSeconds: number;
+    /** Measured cold starts per target. */
+    coldStartRuns: number;
+    /** Added latencies per upstream call, ms. */
+    latenciesMs: number[];
+    /** Concurrencies. */
+    connections: number[];
+    /** The load generator. */
+    loadGenerator: string;
+    /** The flags every target runs with. */
+    denoFlags: string;
+  };
+  /** Cold starts. */
+  coldStart: ColdStartResult[];
+  /** Warm paths of ours and the anchor. */
+  warmPath: WarmPathResult[];
+  /** Webhook throughput, or why it was not measured. */
+  webhooks: WebhookResult | { notMeasured: string };
+  /** The goals. */
+  goals: Goal[];
+}
+
+/**
+ * Renders the report as markdown.
+ *
+ * @param report the figures
+ * @returns markdown: a heading, the machine, and one table per part
+ * @example
+ * ```ts
+ * console.log(renderMarkdown(report));
+ * ```
+ */
+export function renderMarkdown(report: BenchReport): string {
+  const { machine, config } = report;
+  const lines = [
+    `## Benchmark, ${report.startedAt}`,
+    "",
+    `Machine: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.os}, ` +
+    `Deno ${machine.deno}; 1-min load average at start ${machine.loadAverage.toFixed(2)}. ` +
+    `Database: ${config.database}. Load: ${config.loadGenerator}, ${config.durationSeconds} s per ` +
+    `point. Targets run as \`deno ${config.denoFlags}\`. Run took ${report.elapsedSeconds} s.`,
+    "",
+    `### Cold start: spawn to first 200 (ms, ${config.coldStartRuns} runs after one warm-up)`,
+    "",
+    table(
+      ["target", "median", "min", "p25", "p75", "max"],
+      report.coldStart.map(({ name, summary }) => [
+        name,
+        ms(summary.median),
+        ms(summary.min),
+        ms(summary.p25),
+        ms(summary.p75),
+        ms(summary.max),
+      ]),
+    ),
+    "",
+    "### Warm path: portal",
+    "",
+    table(
+      [
+        "target",
+        "+latency/call",
+        "conc.",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "upstream ms/req",
+        "overhead ms",
+        "calls/req",
+        "non-2xx",
+      ],
+      report.warmPath.flatMap(({ name, points }) =>
+        points.map((point) => [
+          name,
+          `${point.latencyMs} ms`,
+          String(point.connections),
+          point.perSecond.toFixed(0),
+          ms(point.p50Ms),
+          ms(point.p99Ms),
+          ms(point.upstreamMs),
+          ms(point.overheadMs),
+          point.roundTrips.toFixed(2),
+          String(point.non2xx + point.errors),
+        ])
+      ),
+    ),
+    "",
+    "Upstream calls per warm request (20 sequential requests) and peak memory:",
+    "",
+    table(
+      ["target", "JWKS", "/auth/v1/user", "PostgREST", "Polar", "total", "peak RSS MiB"],
+      report.warmPath.map(({ name, roundTripsByKind: calls, roundTrips, peakRssMiB }) => [
+        name,
+        String(calls.jwks),
+        String(calls.auth_user),
+        String(calls.rest),
+        String(calls.polar),
+        String(roundTrips),
+        peakRssMiB.toFixed(1),
+      ]),
+    ),
+    "",
+    "### Webhooks: verified `subscription.updated` into Postgres",
+    "",
+    ...webhookLines(report.webhooks),
+    "",
+    "### Goals",
+    "",
+    table(
+      ["goal", "target", "this run", "result"],
+      report.goals.map((goal) => [
+        goal.name,
+        goal.target,
+        goal.figure,
+        goal.met ? "pass" : "miss",
+      ]),
+    ),
+  ];
+  return lines.join("\n");
+}
+
+function webhookLines(webhooks: BenchReport["webhooks"]): string[] {
+  if ("notMeasured" in webhooks) return [`Not measured: ${webhooks.notMeasured}.`];
+  return [
+    table(
+      ["conc.", "deliveries/s", "p50 ms", "p99 ms", "applied", "stale", "skipped", "non-2xx"],
+      webhooks.points.map((point) => [
+        String(point.connections),
+        point.perSecond.toFixed(0),
+        ms(point.p50Ms),
+        ms(point.p99Ms),
+        String(point.outcomes.applied ?? 0),
+        String(point.outcomes.stale ?? 0),
+        String(point.outcomes.skipped ?? 0),
+        String(point.non2xx + point.errors),
+      ]),
+    ),
+    "",
+    `Peak RSS of \`polar-webhooks\`: ${webhooks.peakRssMiB.toFixed(1)} MiB.` +
+    (webhooks.points.some((point) => point.reused > 0)
+      ? " Some presigned deliveries were sent twice (the list ran out): those are redeliveries."
+      : ""),
+  ];
+}
+
+function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+function ms(value: number): string {
+  return Number.isFinite(value) ? value.toFixed(1) : "n/a";
+}
