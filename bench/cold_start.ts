@@ -13,10 +13,12 @@ import { summarize, type Summary } from "./stats.ts";
 export interface ColdStartResult {
   /** The target. */
   name: string;
-  /** Every measured run, ms, in order. */
+  /** Every measured run, spawn to first 200, ms, in order. */
   runsMs: number[];
   /** Their summary. */
   summary: Summary;
+  /** Spawn to the port accepting a connection (boot, before any request), summarized. */
+  listen: Summary;
 }
 
 /**
@@ -37,15 +39,18 @@ export async function measureColdStarts(
 ): Promise<ColdStartResult[]> {
   for (const target of targets) await (await startTarget(target))[Symbol.asyncDispose]();
   const runsMs = targets.map(() => [] as number[]);
+  const listenMs = targets.map(() => [] as number[]);
   for (let run = 0; run < runs; run++) {
     for (const [index, target] of targets.entries()) {
       await using running = await startTarget(target);
       runsMs[index].push(running.coldStartMs);
+      listenMs[index].push(running.listenMs);
     }
   }
   return targets.map((target, index) => ({
     name: target.name,
     runsMs: runsMs[index],
     summary: summarize(runsMs[index]),
+    listen: summarize(listenMs[index]),
   }));
 }

@@ -9,6 +9,7 @@
  * @module
  */
 import autocannon from "autocannon";
+import { cpuUsage } from "node:process";
 import { percentile } from "./stats.ts";
 
 /** One request to send: headers and body. */
@@ -56,6 +57,8 @@ export interface LoadResult {
   p99Ms: number;
   /** Preset requests that were sent again because the list ran out (0 when none). */
   reused: number;
+  /** CPU the load generator itself used per response, ms. */
+  generatorCpuMsPerResponse: number;
 }
 
 if (import.meta.main) {
@@ -78,6 +81,7 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     }]
     : undefined;
   const latencies: number[] = [];
+  const cpuBefore = cpuUsage();
   const instance = autocannon({
     url: spec.url,
     method: spec.method,
@@ -91,6 +95,8 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     if (status >= 200 && status < 300) latencies.push(ms);
   });
   const result = await instance;
+  const cpuSpent = cpuUsage(cpuBefore);
+  const cpuMs = (cpuSpent.user + cpuSpent.system) / 1000;
   return {
     responses: result.requests.total,
     non2xx: result.non2xx,
@@ -99,5 +105,6 @@ async function runLoad(spec: LoadSpec): Promise<LoadResult> {
     p50Ms: percentile(latencies, 50),
     p99Ms: percentile(latencies, 99),
     reused: Math.max(0, next - presets.length),
+    generatorCpuMsPerResponse: cpuMs / Math.max(1, result.requests.total),
   };
 }

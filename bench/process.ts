@@ -34,8 +34,12 @@ export interface RunningTarget extends AsyncDisposable {
   url: string;
   /** Its process id. */
   pid: number;
+  /** Milliseconds from spawning the process to its port accepting a connection. */
+  listenMs: number;
   /** Milliseconds from spawning the process to the first 200 of its probe. */
   coldStartMs: number;
+  /** CPU time (user and system) it has used so far, ms. */
+  cpuMs(): Promise<number>;
   /** Peak resident memory so far (`VmHWM`), in KiB. */
   peakRssKiB(): Promise<number>;
   /** The last few KB it wrote to standard output and error. */
@@ -43,8 +47,9 @@ export interface RunningTarget extends AsyncDisposable {
 }
 
 /**
- * Starts a target and waits for the first `200` of its probe, retrying every 2 ms while the port
- * refuses connections.
+ * Starts a target, waits for its port to accept a connection (tried every 2 ms), then sends the
+ * probe once and waits for its `200`. The two times split boot (module loading, start-up work)
+ * from the first request (cold code paths, first upstream calls).
  *
  * @param target what to start
  * @param timeoutMs how long to wait for the first 200
@@ -96,30 +101,33 @@ export async function startTarget(target: Target, timeoutMs = 30_000): Promise<R
     await draining;
   };
 
-  let coldStartMs: number;
   while (true) {
     try {
-      const response = await fetch(target.probe(url));
-      await response.body?.cancel();
-      if (response.status !== 200) {
-        await stop();
-        throw new Error(`${target.name} answered ${response.status} to its probe:\n${output}`);
-      }
-      coldStartMs = performance.now() - started;
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
       break;
     } catch (error) {
-      if (!(error instanceof TypeError)) throw error;
+      if (!(error instanceof Deno.errors.ConnectionRefused)) throw error;
       if (exited || performance.now() - started > timeoutMs) {
         await stop();
-        throw new Error(`${target.name} did not answer within ${timeoutMs} ms:\n${output}`);
+        throw new Error(`${target.name} did not listen within ${timeoutMs} ms:\n${output}`);
       }
       await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
     }
   }
+  const listenMs = performance.now() - started;
+  const response = await fetch(target.probe(url));
+  await response.body?.cancel();
+  const coldStartMs = performance.now() - started;
+  if (response.status !== 200) {
+    await stop();
+    throw new Error(`${target.name} answered ${response.status} to its probe:\n${output}`);
+  }
   return {
     url,
     pid: child.pid,
+    listenMs,
     coldStartMs,
+    cpuMs: () => readCpuMs(child.pid),
     peakRssKiB: () => readPeakRss(child.pid),
     output: () => output,
     [Symbol.asyncDispose]: stop,
@@ -131,4 +139,25 @@ async function readPeakRss(pid: number): Promise<number> {
   const match = status.match(/^VmHWM:\s+(\d+) kB$/m);
   if (!match) throw new Error(`No VmHWM in /proc/${pid}/status`);
   return Number(match[1]);
+}
+
+/** Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`; 100 on Linux). */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/**
+ * CPU time a process has used, user and system, from `/proc/<pid>/stat` (10 ms resolution).
+ *
+ * @param pid the process, or `"self"`
+ * @returns milliseconds
+ * @example
+ * ```ts
+ * const before = await readCpuMs("self");
+ * ```
+ */
+export async function readCpuMs(pid: number | "self"): Promise<number> {
+  const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+  // The command name (field 2) may contain spaces; count fields after its closing parenthesis.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
 }

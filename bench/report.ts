@@ -67,14 +67,15 @@ export function renderMarkdown(report: BenchReport): string {
     `### Cold start: spawn to first 200 (ms, ${config.coldStartRuns} runs after one warm-up)`,
     "",
     table(
-      ["target", "median", "min", "p25", "p75", "max"],
-      report.coldStart.map(({ name, summary }) => [
+      ["target", "median", "min", "p25", "p75", "max", "of which boot (listening), median"],
+      report.coldStart.map(({ name, summary, listen }) => [
         name,
         ms(summary.median),
         ms(summary.min),
         ms(summary.p25),
         ms(summary.p75),
         ms(summary.max),
+        ms(listen.median),
       ]),
     ),
     "",
@@ -92,6 +93,9 @@ export function renderMarkdown(report: BenchReport): string {
         "overhead ms",
         "calls/req",
         "non-2xx",
+        "CPU ms/req: function",
+        "stand-ins",
+        "autocannon",
       ],
       report.warmPath.flatMap(({ name, points }) =>
         points.map((point) => [
@@ -105,6 +109,9 @@ export function renderMarkdown(report: BenchReport): string {
           ms(point.overheadMs),
           point.roundTrips.toFixed(2),
           String(point.non2xx + point.errors),
+          cpu(point.functionCpuMsPerResponse),
+          cpu(point.standInsCpuMsPerResponse),
+          cpu(point.generatorCpuMsPerResponse),
         ])
       ),
     ),
@@ -147,7 +154,19 @@ function webhookLines(webhooks: BenchReport["webhooks"]): string[] {
   if ("notMeasured" in webhooks) return [`Not measured: ${webhooks.notMeasured}.`];
   return [
     table(
-      ["conc.", "deliveries/s", "p50 ms", "p99 ms", "applied", "stale", "skipped", "non-2xx"],
+      [
+        "conc.",
+        "deliveries/s",
+        "p50 ms",
+        "p99 ms",
+        "applied",
+        "stale",
+        "skipped",
+        "non-2xx",
+        "CPU ms/req: function",
+        "stand-ins",
+        "autocannon",
+      ],
       webhooks.points.map((point) => [
         String(point.connections),
         point.perSecond.toFixed(0),
@@ -157,6 +176,9 @@ function webhookLines(webhooks: BenchReport["webhooks"]): string[] {
         String(point.outcomes.stale ?? 0),
         String(point.outcomes.skipped ?? 0),
         String(point.non2xx + point.errors),
+        cpu(point.functionCpuMsPerResponse),
+        cpu(point.standInsCpuMsPerResponse),
+        cpu(point.generatorCpuMsPerResponse),
       ]),
     ),
     "",
@@ -170,6 +192,10 @@ function webhookLines(webhooks: BenchReport["webhooks"]): string[] {
 function table(header: string[], rows: string[][]): string {
   const line = (cells: string[]) => `| ${cells.join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+function cpu(value: number): string {
+  return value.toFixed(2);
 }
 
 function ms(value: number): string {

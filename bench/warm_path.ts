@@ -6,7 +6,7 @@
  * @module
  */
 import { type LoadResult, runLoadPoint } from "./load.ts";
-import { startTarget, type Target } from "./process.ts";
+import { readCpuMs, type RunningTarget, startTarget, type Target } from "./process.ts";
 import { type CallCounts, UPSTREAM_CALLS, type Upstreams } from "./upstreams.ts";
 
 /** One load point of one target. */
@@ -21,6 +21,10 @@ export interface LoadPoint extends LoadResult {
   upstreamMs: number;
   /** `p50Ms - upstreamMs`: what the function itself adds to the median request. */
   overheadMs: number;
+  /** CPU the function process used per response, ms. */
+  functionCpuMsPerResponse: number;
+  /** CPU the stand-ins' process (and its database, when PGlite) used per response, ms. */
+  standInsCpuMsPerResponse: number;
 }
 
 /** The warm figures of one target. */
@@ -98,12 +102,16 @@ export async function measureWarmPath(
     upstreams.setLatency(latencyMs);
     for (const connections of options.connections) {
       upstreams.resetCounts();
+      const cpu = await cpuMeter(running);
       const result = await runLoadPoint({
         ...spec,
         connections,
         durationSeconds: options.durationSeconds,
       });
-      points.push(loadPoint(result, upstreams.counts(), latencyMs, connections));
+      points.push({
+        ...loadPoint(result, upstreams.counts(), latencyMs, connections),
+        ...await cpu.perResponse(result.responses),
+      });
     }
   }
   upstreams.setLatency(0);
@@ -116,6 +124,31 @@ export async function measureWarmPath(
   };
 }
 
+/**
+ * Measures the CPU the function and this process (the stand-ins) use from now on, per response.
+ *
+ * @param running the function process
+ * @returns a meter; call `perResponse` once the load point is over
+ * @example
+ * ```ts
+ * const cpu = await cpuMeter(running);
+ * await cpu.perResponse(1000); // { functionCpuMsPerResponse: 0.9, standInsCpuMsPerResponse: 1.4 }
+ * ```
+ */
+export async function cpuMeter(running: RunningTarget) {
+  const functionBefore = await running.cpuMs();
+  const selfBefore = await readCpuMs("self");
+  return {
+    perResponse: async (responses: number) => {
+      const count = Math.max(1, responses);
+      return {
+        functionCpuMsPerResponse: ((await running.cpuMs()) - functionBefore) / count,
+        standInsCpuMsPerResponse: ((await readCpuMs("self")) - selfBefore) / count,
+      };
+    },
+  };
+}
+
 function totalCalls(counts: CallCounts): number {
   return Object.values(counts.calls).reduce((sum, calls) => sum + calls, 0);
 }
@@ -125,7 +158,7 @@ function loadPoint(
   counts: CallCounts,
   latencyMs: number,
   connections: number,
-): LoadPoint {
+): Omit<LoadPoint, "functionCpuMsPerResponse" | "standInsCpuMsPerResponse"> {
   const responses = Math.max(1, result.responses);
   const upstreamMs = counts.busyMs / responses;
   return {

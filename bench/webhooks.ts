@@ -16,6 +16,7 @@ import { signWebhook } from "../local/webhook_signing.ts";
 import { type LoadResult, runLoadPoint } from "./load.ts";
 import type { PresetRequest } from "./load_runner.ts";
 import { startTarget, type Target } from "./process.ts";
+import { cpuMeter } from "./warm_path.ts";
 import type { Upstreams } from "./upstreams.ts";
 
 /** The function's entry. */
@@ -27,6 +28,10 @@ export interface WebhookPoint extends LoadResult {
   connections: number;
   /** Deliveries recorded in `polar.webhook_deliveries` during the point, by outcome. */
   outcomes: Record<string, number>;
+  /** CPU the function process used per response, ms. */
+  functionCpuMsPerResponse: number;
+  /** CPU the stand-ins' process (and its database, when PGlite) used per response, ms. */
+  standInsCpuMsPerResponse: number;
 }
 
 /** The webhook figures. */
@@ -122,6 +127,7 @@ export async function measureWebhooks(
       );
       await Deno.writeTextFile(requestsFile, JSON.stringify(deliveries));
       const before = await outcomeCounts(upstreams);
+      const cpu = await cpuMeter(running);
       const result = await runLoadPoint({
         url: running.url,
         method: "POST",
@@ -134,7 +140,7 @@ export async function measureWebhooks(
       const outcomes = Object.fromEntries(
         Object.entries(after).map(([outcome, count]) => [outcome, count - (before[outcome] ?? 0)]),
       );
-      points.push({ ...result, connections, outcomes });
+      points.push({ ...result, connections, outcomes, ...await cpu.perResponse(result.responses) });
     }
     return { points, peakRssMiB: (await running.peakRssKiB()) / 1024 };
   } finally {
