@@ -135,6 +135,15 @@ export function renderMarkdown(report: BenchReport): string {
     "",
     ...webhookLines(report.webhooks),
     "",
+    "Cold start: every target runs with the same flags from the repository root; one unmeasured " +
+    "start per target first, so the module cache and V8's code cache (on by default in Deno) are " +
+    "warm for every measured run; the targets take turns. The first 200 of `ours` and `anchor` " +
+    "includes their first upstream calls (JWKS, or `/auth/v1/user`) at 0 ms added latency; the " +
+    "baseline makes none. Warm path: `upstream ms/req` is the time the stand-ins spent per " +
+    "response, timed inside them (added latency included, their event-loop queueing not); " +
+    "`overhead` is p50 minus that. CPU per request comes from `/proc/<pid>/stat` (function, " +
+    "stand-ins with PGlite) and `process.cpuUsage()` (autocannon).",
+    "",
     "### Goals",
     "",
     table(
