@@ -152,6 +152,7 @@ export async function startHarness(db: Database): Promise<Harness> {
         : {
           SUPABASE_URL: apiFront.url,
           SUPABASE_ANON_KEY: anonKey,
+          SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
           POLAR_ACCESS_TOKEN: "polar_oat_reliability",
           POLAR_API_URL: polarFront.url,
           POLAR_PRODUCT_IDS: PRODUCT_ID,

@@ -30,9 +30,9 @@ export interface CallerAccess {
  * ```
  */
 export function createCallerAccess(
-  config: Pick<UserFunctionConfig, "supabaseUrl" | "supabaseAnonKey" | "authIssuer">,
+  config: Pick<UserFunctionConfig, "supabaseUrl" | "supabasePublishableKey" | "authIssuer">,
 ): CallerAccess {
-  const supabase = createServerClient(config.supabaseUrl, config.supabaseAnonKey);
+  const supabase = createServerClient(config.supabaseUrl, config.supabasePublishableKey);
   return {
     verifyUser: createUserVerifier(supabase.auth, { issuer: config.authIssuer }),
     readCustomerId: (user) => readCustomerId(supabase, user),

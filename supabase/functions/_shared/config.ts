@@ -18,8 +18,8 @@ export type PolarServer = typeof POLAR_SERVERS[number];
 export interface UserFunctionConfig {
   /** The project URL (`SUPABASE_URL`). */
   supabaseUrl: string;
-  /** The anon (publishable) key (`SUPABASE_ANON_KEY`). */
-  supabaseAnonKey: string;
+  /** The publishable key, sent as `apikey` with the caller's token (see {@linkcode readSupabaseKey}). */
+  supabasePublishableKey: string;
   /** The `iss` that user tokens must carry (`AUTH_JWT_ISSUER`, default `${SUPABASE_URL}/auth/v1`). */
   authIssuer: string;
   /** How to reach Polar. */
@@ -44,12 +44,18 @@ export interface PolarConfig {
   apiUrl: string | undefined;
 }
 
+/** What the checkout function needs: the user functions' settings and the secret key. */
+export interface CheckoutFunctionConfig extends UserFunctionConfig {
+  /** The secret key, for writing the caller's customer link (see {@linkcode readSupabaseKey}). */
+  supabaseSecretKey: string;
+}
+
 /** What the webhook function needs. */
 export interface WebhookFunctionConfig {
   /** The project URL (`SUPABASE_URL`). */
   supabaseUrl: string;
-  /** The service role key (`SUPABASE_SERVICE_ROLE_KEY`). */
-  supabaseServiceRoleKey: string;
+  /** The secret key, which bypasses RLS (see {@linkcode readSupabaseKey}). */
+  supabaseSecretKey: string;
   /** The endpoint's signing secret (`POLAR_WEBHOOK_SECRET`). */
   polarWebhookSecret: string;
 }
@@ -76,7 +82,7 @@ export class ConfigError extends Error {
  * ```ts
  * const env: Record<string, string> = {
  *   SUPABASE_URL: "http://127.0.0.1:54321",
- *   SUPABASE_ANON_KEY: "anon",
+ *   SUPABASE_PUBLISHABLE_KEYS: '{"default":"sb_publishable_x"}',
  *   POLAR_ACCESS_TOKEN: "polar_oat_x",
  *   SITE_URL: "http://127.0.0.1:3000",
  * };
@@ -95,7 +101,7 @@ export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
   }
   return {
     supabaseUrl,
-    supabaseAnonKey: readRequired(env, "SUPABASE_ANON_KEY"),
+    supabasePublishableKey: readSupabaseKey(env, "publishable"),
     authIssuer: readOptionalUrl(env, "AUTH_JWT_ISSUER") ?? `${supabaseUrl}/auth/v1`,
     polar: {
       accessToken: readRequired(env, "POLAR_ACCESS_TOKEN"),
@@ -119,7 +125,7 @@ export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
  * ```ts
  * const env: Record<string, string> = {
  *   SUPABASE_URL: "http://127.0.0.1:54321",
- *   SUPABASE_SERVICE_ROLE_KEY: "service",
+ *   SUPABASE_SECRET_KEYS: '{"default":"sb_secret_x"}',
  *   POLAR_WEBHOOK_SECRET: "whsec_abc",
  * };
  * loadWebhookFunctionConfig((name) => env[name]).polarWebhookSecret; // "whsec_abc"
@@ -128,9 +134,84 @@ export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
 export function loadWebhookFunctionConfig(env: EnvReader): WebhookFunctionConfig {
   return {
     supabaseUrl: readUrl(env, "SUPABASE_URL"),
-    supabaseServiceRoleKey: readRequired(env, "SUPABASE_SERVICE_ROLE_KEY"),
+    supabaseSecretKey: readSupabaseKey(env, "secret"),
     polarWebhookSecret: readRequired(env, "POLAR_WEBHOOK_SECRET"),
   };
+}
+
+/**
+ * Reads and validates the checkout function's variables: those of
+ * {@linkcode loadUserFunctionConfig} and the secret key.
+ *
+ * @param env reads a variable
+ * @returns the validated configuration
+ * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @example
+ * ```ts
+ * loadCheckoutFunctionConfig((name) => Deno.env.get(name)).supabaseSecretKey; // "sb_secret_…"
+ * ```
+ */
+export function loadCheckoutFunctionConfig(env: EnvReader): CheckoutFunctionConfig {
+  return { ...loadUserFunctionConfig(env), supabaseSecretKey: readSupabaseKey(env, "secret") };
+}
+
+/** Where each kind of Supabase API key is read from, first match wins. */
+export const SUPABASE_KEY_VARIABLES = {
+  publishable: {
+    map: "SUPABASE_PUBLISHABLE_KEYS",
+    single: "SUPABASE_PUBLISHABLE_KEY",
+    legacy: "SUPABASE_ANON_KEY",
+  },
+  secret: {
+    map: "SUPABASE_SECRET_KEYS",
+    single: "SUPABASE_SECRET_KEY",
+    legacy: "SUPABASE_SERVICE_ROLE_KEY",
+  },
+} as const;
+
+/** A kind of Supabase API key. */
+export type SupabaseKeyKind = keyof typeof SUPABASE_KEY_VARIABLES;
+
+/**
+ * Reads a Supabase API key the way the platform provides it: the `default` entry of the JSON map
+ * (`SUPABASE_PUBLISHABLE_KEYS`, `SUPABASE_SECRET_KEYS`), else the single new-style variable, else
+ * the legacy JWT key (`SUPABASE_ANON_KEY`, `SUPABASE_SERVICE_ROLE_KEY`).
+ *
+ * @param env reads a variable
+ * @param kind `publishable` or `secret`
+ * @returns the key
+ * @throws {ConfigError} when none is set (naming every accepted variable), or the map is malformed
+ * @example
+ * ```ts
+ * readSupabaseKey(() => '{"default":"sb_publishable_abc"}', "publishable"); // "sb_publishable_abc"
+ * ```
+ */
+export function readSupabaseKey(env: EnvReader, kind: SupabaseKeyKind): string {
+  const names = SUPABASE_KEY_VARIABLES[kind];
+  const map = env(names.map)?.trim();
+  if (map) return readDefaultKey(names.map, map);
+  const key = env(names.single)?.trim() || env(names.legacy)?.trim();
+  if (key) return key;
+  throw new ConfigError(
+    `${names.map}, ${names.single} or ${names.legacy}`,
+    "is required but none is set",
+  );
+}
+
+function readDefaultKey(name: string, value: string): string {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new ConfigError(name, 'is not JSON; expected {"default":"<key>"}');
+  }
+  const key = typeof parsed === "object" && parsed !== null
+    ? (parsed as Record<string, unknown>).default
+    : undefined;
+  if (typeof key !== "string" || key.trim() === "") {
+    throw new ConfigError(name, 'has no "default" key');
+  }
+  return key.trim();
 }
 
 /** The canonical textual form of a UUID, any version. */

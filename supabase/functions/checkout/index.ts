@@ -1,9 +1,9 @@
-import { loadUserFunctionConfig } from "../_shared/config.ts";
+import { loadCheckoutFunctionConfig } from "../_shared/config.ts";
 import { serve } from "../_shared/serve.ts";
 import { createCheckoutDependencies, createCheckoutHandler } from "./handler.ts";
 
 serve(
   createCheckoutHandler(
-    createCheckoutDependencies(loadUserFunctionConfig((name) => Deno.env.get(name))),
+    createCheckoutDependencies(loadCheckoutFunctionConfig((name) => Deno.env.get(name))),
   ),
 );

@@ -98,7 +98,7 @@ export function createPolarWebhookHandler(deps: PolarWebhookDependencies): Handl
 export function createPolarWebhookDependencies(
   config: WebhookFunctionConfig,
 ): PolarWebhookDependencies {
-  const supabase = createServerClient(config.supabaseUrl, config.supabaseServiceRoleKey);
+  const supabase = createServerClient(config.supabaseUrl, config.supabaseSecretKey);
   return {
     webhookSecret: config.polarWebhookSecret,
     applyDelivery: (delivery) => applyPolarWebhook(supabase, delivery),

@@ -21,6 +21,7 @@ async function setup() {
   const checkout = await startFunction("checkout", {
     SUPABASE_URL: supabase.url,
     SUPABASE_ANON_KEY: anonKey,
+    SUPABASE_SERVICE_ROLE_KEY: supabase.serviceRoleKey,
     POLAR_ACCESS_TOKEN: POLAR_TOKEN,
     POLAR_API_URL: polar.url,
     POLAR_PRODUCT_IDS: `${PRO}, ${TEAM}`,

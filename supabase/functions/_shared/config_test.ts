@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import {
+  ConfigError,
+  loadCheckoutFunctionConfig,
+  loadUserFunctionConfig,
+  loadWebhookFunctionConfig,
+  readSupabaseKey,
+} from "./config.ts";
+
+const BASE = {
+  SUPABASE_URL: "http://127.0.0.1:54321",
+  POLAR_ACCESS_TOKEN: "polar_oat_x",
+  SITE_URL: "http://127.0.0.1:3000",
+  POLAR_WEBHOOK_SECRET: "whsec_x",
+};
+
+function envOf(vars: Record<string, string>) {
+  return (name: string) => vars[name];
+}
+
+Deno.test("readSupabaseKey takes the default key of the map, then the single key, then the legacy key", async (t) => {
+  const cases: [string, Record<string, string>, string, string][] = [
+    [
+      "the map wins over the rest",
+      {
+        SUPABASE_PUBLISHABLE_KEYS: '{"default":"sb_publishable_map","web":"sb_publishable_web"}',
+        SUPABASE_PUBLISHABLE_KEY: "sb_publishable_single",
+        SUPABASE_ANON_KEY: "legacy-anon",
+      },
+      "publishable",
+      "sb_publishable_map",
+    ],
+    [
+      "the single key wins over the legacy one",
+      {
+        SUPABASE_PUBLISHABLE_KEY: "sb_publishable_single",
+        SUPABASE_ANON_KEY: "legacy-anon",
+      },
+      "publishable",
+      "sb_publishable_single",
+    ],
+    [
+      "the legacy anon key alone",
+      { SUPABASE_ANON_KEY: "legacy-anon" },
+      "publishable",
+      "legacy-anon",
+    ],
+    [
+      "the secret map",
+      {
+        SUPABASE_SECRET_KEYS: '{"default":"sb_secret_map"}',
+        SUPABASE_SERVICE_ROLE_KEY: "legacy-service",
+      },
+      "secret",
+      "sb_secret_map",
+    ],
+    [
+      "the single secret key",
+      { SUPABASE_SECRET_KEY: "sb_secret_single" },
+      "secret",
+      "sb_secret_single",
+    ],
+    [
+      "the legacy service role key alone",
+      {
+        SUPABASE_SERVICE_ROLE_KEY: "legacy-service",
+      },
+      "secret",
+      "legacy-service",
+    ],
+    [
+      "an empty map variable falls through",
+      {
+        SUPABASE_SECRET_KEYS: " ",
+        SUPABASE_SECRET_KEY: "sb_secret_single",
+      },
+      "secret",
+      "sb_secret_single",
+    ],
+  ];
+  for (const [name, vars, kind, expected] of cases) {
+    await t.step(name, () => {
+      assert.equal(readSupabaseKey(envOf(vars), kind as "publishable" | "secret"), expected);
+    });
+  }
+});
+
+Deno.test("readSupabaseKey names every accepted variable when none is set", () => {
+  assert.throws(() => readSupabaseKey(envOf({}), "publishable"), {
+    name: "ConfigError",
+    message:
+      "Invalid configuration: SUPABASE_PUBLISHABLE_KEYS, SUPABASE_PUBLISHABLE_KEY or SUPABASE_ANON_KEY is required but none is set",
+  });
+  assert.throws(() => readSupabaseKey(envOf({ SUPABASE_ANON_KEY: "anon" }), "secret"), {
+    message:
+      "Invalid configuration: SUPABASE_SECRET_KEYS, SUPABASE_SECRET_KEY or SUPABASE_SERVICE_ROLE_KEY is required but none is set",
+  });
+});
+
+Deno.test("readSupabaseKey refuses a malformed key map without showing it", async (t) => {
+  for (const value of ["sb_secret_raw", "[]", "null", '{"web":"sb_secret_x"}', '{"default":""}']) {
+    await t.step(value, () => {
+      assert.throws(
+        () => readSupabaseKey(envOf({ SUPABASE_SECRET_KEYS: value }), "secret"),
+        (error: Error) =>
+          error instanceof ConfigError &&
+          error.message.startsWith("Invalid configuration: SUPABASE_SECRET_KEYS ") &&
+          !error.message.includes("sb_secret_"),
+      );
+    });
+  }
+});
+
+Deno.test("the function configs read the new keys", () => {
+  const env = envOf({
+    ...BASE,
+    SUPABASE_PUBLISHABLE_KEYS: '{"default":"sb_publishable_p"}',
+    SUPABASE_SECRET_KEYS: '{"default":"sb_secret_s"}',
+  });
+  assert.equal(loadUserFunctionConfig(env).supabasePublishableKey, "sb_publishable_p");
+  assert.equal(loadCheckoutFunctionConfig(env).supabaseSecretKey, "sb_secret_s");
+  assert.equal(loadWebhookFunctionConfig(env).supabaseSecretKey, "sb_secret_s");
+});
+
+Deno.test("the portal's config does not need the secret key; checkout's does", () => {
+  const env = envOf({ ...BASE, SUPABASE_ANON_KEY: "anon" });
+  assert.equal(loadUserFunctionConfig(env).supabasePublishableKey, "anon");
+  assert.throws(() => loadCheckoutFunctionConfig(env), /SUPABASE_SECRET_KEYS, SUPABASE_SECRET_KEY/);
+});
