@@ -58,9 +58,12 @@ export interface SubscriptionChange {
 export interface WebhookChange {
   /** Polar's customer id. */
   customer_id: string;
-  /** The customer's `external_id`: the Supabase user id, when checkout set it. */
+  /** The customer's `external_id`: the Supabase user id, and the only link to a user. */
   external_id: string | null;
-  /** The subscription's `metadata.user_id`: the fallback link to a user. */
+  /**
+   * The subscription's `metadata.user_id`, which checkout sets. It links nothing; when it
+   * disagrees with `external_id` the event is skipped as an identity conflict.
+   */
   metadata_user_id: string | null;
   /** The customer's version: the later of `modified_at` and `deleted_at`, else `created_at`. */
   customer_version: string;

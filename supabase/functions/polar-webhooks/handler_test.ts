@@ -3,7 +3,7 @@ import type { models } from "@polar-sh/sdk/2026-10";
 import type { RequestLog } from "../_shared/log.ts";
 import { SUBSCRIPTION_EVENT_TYPES } from "../_shared/polar_webhooks.ts";
 import { createServerClient } from "../_shared/supabase.ts";
-import { insertUser } from "../tests/support/database.ts";
+import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import {
   createClock,
   customerEvent,
@@ -205,6 +205,44 @@ Deno.test("polar-webhooks answers 403 and writes nothing for a bad signature", a
   });
   assert.deepEqual(await t.deliveries(), []);
   assert.equal(await t.row(), undefined);
+});
+
+Deno.test("polar-webhooks refuses over-long signed headers with 403 before verifying", async (test) => {
+  await using t = await setup();
+  const body = JSON.stringify({
+    ...subscriptionEvent("subscription.active", t.subscription({ status: "active" })),
+    pad: "x".repeat(1000 * 1024),
+  });
+  const good = await signWebhook(body, t.secret);
+  const entry = good["webhook-signature"];
+  const cases: Record<string, [Record<string, string>, RegExp]> = {
+    "7,500 signatures": [
+      { ...good, "webhook-signature": Array(7500).fill(entry).join(" ") },
+      /webhook-signature too long/,
+    ],
+    "three short signatures": [
+      { ...good, "webhook-signature": ["v1,a", "v1,b", entry].join(" ") },
+      /webhook-signature has 3 entries/,
+    ],
+    "a long webhook-id": [{ ...good, "webhook-id": "m".repeat(257) }, /webhook-id too long/],
+    "a long webhook-timestamp": [
+      { ...good, "webhook-timestamp": "1".repeat(21) },
+      /webhook-timestamp too long/,
+    ],
+  };
+  for (const [name, [headers, cause]] of Object.entries(cases)) {
+    await test.step(name, async () => {
+      t.logs.length = 0;
+      await assertJson(await t.handler(webhookRequest(body, headers)), 403, {
+        error: "Invalid signature",
+      });
+      assert.match(t.logs[0].cause ?? "", cause, "refused by the bounds, not by the verifier");
+    });
+  }
+  await test.step("two signatures, as during a key rotation, still verify", async () => {
+    const rotated = { ...good, "webhook-signature": `v1,${btoa("old key")} ${entry}` };
+    assert.equal((await t.handler(webhookRequest(body, rotated))).status, 200);
+  });
 });
 
 Deno.test("polar-webhooks answers 400 and writes nothing for a signed body that is not a valid event", async (test) => {
@@ -668,7 +706,7 @@ Deno.test("polar-webhooks keeps customer and subscription clocks apart", async (
   assert.equal(row.polar_customer_modified_at?.toISOString(), later);
 });
 
-Deno.test("polar-webhooks falls back to the subscription's metadata.user_id", async () => {
+Deno.test("polar-webhooks never links by metadata.user_id alone", async () => {
   await using t = await setup();
   const anonymous = customerFixture();
   const subscription = subscriptionFixture(anonymous, {
@@ -676,13 +714,34 @@ Deno.test("polar-webhooks falls back to the subscription's metadata.user_id", as
     modified_at: t.clock.next(),
     metadata: { user_id: t.userId },
   });
-  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 200, {
-    outcome: "applied",
+  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 202, {
+    outcome: "skipped",
+    reason: "customer has no external_id",
   });
-  assert.equal((await t.row()).polar_customer_id, anonymous.id);
-  // Later events about that customer find the user through the link.
-  const edited = { ...anonymous, modified_at: t.clock.next(), email: "new@example.com" };
-  await assertJson(await t.send(customerEvent("customer.updated", edited)), 200, {
+  assert.equal(await t.row(), undefined);
+});
+
+Deno.test("polar-webhooks skips an identity conflict and logs a warning", async () => {
+  await using t = await setup();
+  // Attack story 1: the victim's customer (external_id = victim), reached through a checkout
+  // whose metadata names the attacker.
+  const attacker = await insertUser(t.db);
+  const subscription = t.subscription({ status: "active", metadata: { user_id: attacker } });
+  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 202, {
+    outcome: "skipped",
+    reason: "identity conflict",
+  });
+  assert.equal(await t.row(attacker), undefined, "the attacker's row gets nothing");
+  assert.equal(await t.row(), undefined, "nor is the conflicting event applied to the victim");
+  const [line] = t.logs;
+  assert.match(line.warning ?? "", new RegExp(`Polar customer ${t.customer.id}: .*external_id`));
+  assert.equal(line.status, 202);
+  // A metadata.user_id that differs from external_id only in case names the same user.
+  const sameUser = t.subscription({
+    status: "active",
+    metadata: { user_id: t.userId.toUpperCase() },
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.active", sameUser)), 200, {
     outcome: "applied",
   });
 });
@@ -695,17 +754,17 @@ Deno.test("polar-webhooks answers 202 and records the reason for a customer with
         "subscription.created",
         subscriptionFixture(customerFixture(), { status: "active" }),
       ),
-      "customer has no external_id and no metadata.user_id",
+      "customer has no external_id",
     ],
     "an external_id that is no user": [
       customerEvent("customer.created", customerFixture({ externalId: crypto.randomUUID() })),
-      "no user matches external_id or metadata.user_id",
+      "no user matches external_id",
     ],
     "an external_id that is not a UUID": [
       customerEvent("customer.updated", customerFixture({ externalId: "user_42" })),
-      "no user matches external_id or metadata.user_id",
+      "no user matches external_id",
     ],
-    "a metadata.user_id that is no user": [
+    "no external_id and a metadata.user_id that is no user": [
       subscriptionEvent(
         "subscription.active",
         subscriptionFixture(customerFixture(), {
@@ -713,7 +772,7 @@ Deno.test("polar-webhooks answers 202 and records the reason for a customer with
           metadata: { user_id: crypto.randomUUID() },
         }),
       ),
-      "no user matches external_id or metadata.user_id",
+      "customer has no external_id",
     ],
   };
   for (const [name, [event, reason]] of Object.entries(cases)) {
@@ -739,20 +798,18 @@ Deno.test("polar-webhooks answers 202 and records the reason for a customer with
   });
 });
 
-Deno.test("polar-webhooks skips a customer already linked to another user", async () => {
+Deno.test("polar-webhooks skips a customer that another user's row holds", async () => {
   await using t = await setup();
-  await t.send(customerEvent("customer.created", t.customer));
+  // A link an older version made from metadata.user_id.
   const other = await insertUser(t.db);
-  const subscription = subscriptionFixture(
-    { ...t.customer, external_id: null },
-    { status: "active", metadata: { user_id: other }, modified_at: t.clock.next() },
+  await linkCustomer(t.db, other, t.customer.id);
+  await assertJson(
+    await t.send(subscriptionEvent("subscription.created", t.subscription({ status: "active" }))),
+    202,
+    { outcome: "skipped", reason: "customer is linked to another user" },
   );
-  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 202, {
-    outcome: "skipped",
-    reason: "customer is linked to another user",
-  });
-  assert.equal(await t.row(other), undefined);
-  assert.equal((await t.row()).polar_subscription_id, null);
+  assert.equal(await t.row(), undefined);
+  assert.equal((await t.row(other)).polar_subscription_id, null);
 });
 
 // ----- Failures ----------------------------------------------------------------------------
