@@ -4,10 +4,12 @@ import type { RequestLog } from "../_shared/log.ts";
 import { SUBSCRIPTION_EVENT_TYPES } from "../_shared/polar_webhooks.ts";
 import { createServerClient } from "../_shared/supabase.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
+import { benefitGrantModel, customerStateModel } from "../../../local/polar_models.ts";
 import {
   createClock,
   customerEvent,
   customerFixture,
+  customerStateEvent,
   type PolarEvent,
   subscriptionEvent,
   subscriptionFixture,
@@ -591,12 +593,18 @@ Deno.test("polar-webhooks never lets an ended subscription replace a live one", 
   const current = t.subscription({ status: "active" });
   const oldEnded = next(old, t.clock.next(), { status: "canceled", ended_at: t.clock.next() });
   await t.send(subscriptionEvent("subscription.active", current));
+  // The old subscription's own row records its end; the summary keeps the live one.
   await assertJson(await t.send(subscriptionEvent("subscription.revoked", oldEnded)), 200, {
-    outcome: "stale",
+    outcome: "applied",
   });
   const row = await t.row();
   assert.equal(row.polar_subscription_id, current.id);
   assert.equal(row.status, "active");
+  const [own] = await t.db.query<{ status: string }>(
+    "select status from public.polar_subscriptions where id = $1",
+    [old.id],
+  );
+  assert.equal(own.status, "canceled");
   await assertNewSubscriptionReplacesEnded(t, oldEnded);
 });
 
@@ -616,6 +624,107 @@ async function assertNewSubscriptionReplacesEnded(
   const row = await t.row(user);
   assert.equal(row.polar_subscription_id, renewed.id);
   assert.equal(row.status, "active");
+}
+
+// ----- Several subscriptions and Customer State ----------------------------------------------
+
+Deno.test("polar-webhooks keeps every subscription; the summary shows a live one while there is one", async () => {
+  await using t = await setup();
+  const first = t.subscription({ status: "active" });
+  const second = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.active", first));
+  await t.send(subscriptionEvent("subscription.active", second));
+  const secondEnded = next(second, t.clock.next(), {
+    status: "canceled",
+    ended_at: t.clock.next(),
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.revoked", secondEnded)), 200, {
+    outcome: "applied",
+  });
+  const stored = await t.db.query<{ id: string; status: string }>(
+    "select id, status from public.polar_subscriptions where user_id = $1 order by status",
+    [t.userId],
+  );
+  assert.deepEqual(
+    stored,
+    [{ id: first.id, status: "active" }, { id: second.id, status: "canceled" }],
+  );
+  const row = await t.row();
+  assert.equal(row.polar_subscription_id, first.id, "the live one, not the one that just ended");
+  assert.equal(row.status, "active");
+});
+
+Deno.test("polar-webhooks applies a Customer State: grants and meters replaced, older snapshots stale", async () => {
+  await using t = await setup();
+  const active = t.subscription({ status: "active" });
+  const grants = (...keys: string[]) =>
+    keys.map((key) => benefitGrantModel({ benefit_id: `b-${key}`, benefit_metadata: { key } }));
+  const meter = (balance: number) => ({
+    id: crypto.randomUUID(),
+    created_at: t.clock.next(),
+    modified_at: null,
+    meter_id: "meter_ai",
+    consumed_units: 100 - balance,
+    credited_units: 100,
+    balance,
+  });
+  const older = customerStateEvent(
+    customerStateModel(t.customer, { subscriptions: [active], grants: grants("basic") }),
+    t.clock.next(),
+  );
+  const newer = customerStateEvent(
+    customerStateModel(t.customer, {
+      subscriptions: [active],
+      grants: grants("pro", "beta"),
+      meters: [meter(40)],
+    }),
+    t.clock.next(),
+  );
+  await assertJson(await t.send(newer), 200, { outcome: "applied" });
+  await assertJson(await t.send(older), 200, { outcome: "stale" });
+  const keys = await t.db.query<{ key: string }>(
+    "select benefit_metadata ->> 'key' as key from public.polar_benefit_grants where user_id = $1 order by 1",
+    [t.userId],
+  );
+  assert.deepEqual(keys.map((k) => k.key), ["beta", "pro"]);
+  const meters = await t.db.query<{ meter_id: string; balance: string }>(
+    "select meter_id, balance::text from public.polar_meters where user_id = $1",
+    [t.userId],
+  );
+  assert.deepEqual(meters, [{ meter_id: "meter_ai", balance: "40" }]);
+  assert.equal((await t.row()).status, "active", "a subscription listed by the snapshot");
+});
+
+Deno.test("polar-webhooks: an older snapshot cannot end a subscription that started after it", async () => {
+  await using t = await setup();
+  const before = customerStateEvent(customerStateModel(t.customer), t.clock.next());
+  const started = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.active", started));
+  await assertJson(await t.send(before), 200, { outcome: "applied" });
+  assert.equal(await hasActiveSubscription(t), true);
+  assert.equal((await t.row()).status, "active");
+});
+
+Deno.test("polar-webhooks: a newer snapshot ends a subscription whose ending events were lost", async () => {
+  await using t = await setup();
+  const lost = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.active", lost));
+  await t.send(customerStateEvent(customerStateModel(t.customer), t.clock.next()));
+  assert.equal(await hasActiveSubscription(t), false);
+  const renewed = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.created", renewed));
+  assert.equal(await hasActiveSubscription(t), true, "a subscription newer than the snapshot");
+  assert.equal((await t.row()).polar_subscription_id, renewed.id);
+});
+
+/** `public.has_active_subscription()` as the test's user. */
+async function hasActiveSubscription(t: Awaited<ReturnType<typeof setup>>): Promise<boolean> {
+  const [row] = await t.db.query<{ active: boolean }>(
+    "select public.has_active_subscription() as active",
+    [],
+    { role: "authenticated", claims: { sub: t.userId, role: "authenticated" } },
+  );
+  return row.active;
 }
 
 // ----- Customers and linking ----------------------------------------------------------------
