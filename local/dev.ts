@@ -49,6 +49,7 @@ Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
   Site URL         ${info.site_url}
   Anon key         ${info.anon_key}
   Product id       ${info.product_id}
+  Entitlement key  ${info.entitlement_key}   (has_entitlement)
   Demo users       ${info.users.map((user) => `${user.email} / ${user.password}`).join(", ")}
   Details          supabase/.temp/dev-stack.json
 Press Ctrl-C to stop.`);

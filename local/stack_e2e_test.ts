@@ -71,6 +71,7 @@ Deno.test(`local stack: the whole billing loop on ${databaseUrl ? "PostgreSQL" :
         ["subscription.created", true],
         ["subscription.active", true],
         ["order.paid", true],
+        ["customer.state_changed", true],
       ],
     );
     const row = await readRow(ada);
