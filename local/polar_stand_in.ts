@@ -23,6 +23,7 @@ import {
   DEMO_ENTITLEMENT_KEY,
   DEMO_PRODUCT_ID,
   subscriptionModel,
+  webhookEndpointModel,
 } from "./polar_models.ts";
 import { signWebhook } from "./webhook_signing.ts";
 
@@ -38,14 +39,18 @@ export interface PolarStandInOptions {
   webhookUrl: string;
   /** The endpoint's signing secret. */
   webhookSecret: string;
+  /** `off` sends no webhook, as if Polar had disabled the endpoint; `on` by default. */
+  webhooks?: "on" | "off";
 }
 
 /** One webhook the stand-in sent. */
 export interface Delivery {
   /** The event type. */
   type: string;
-  /** The function's answer (0 when it could not be reached). */
+  /** The function's answer (0 when it could not be reached, or was not sent). */
   status: number;
+  /** Whether it was sent: not while the endpoint is disabled or when the drop rule says so. */
+  sent: boolean;
 }
 
 type Payload =
@@ -68,8 +73,12 @@ export interface PolarStandIn {
   customers: Map<string, models.CustomerIndividual>;
   /** Subscriptions by id. */
   subscriptions: Map<string, models.Subscription>;
-  /** Webhooks sent so far. */
+  /** Webhooks sent (or, while disabled or dropped, not sent) so far. */
   deliveries: Delivery[];
+  /** Whether the webhook endpoint is enabled; Polar's webhook endpoints API says so too. */
+  webhooksEnabled: boolean;
+  /** Decides, per event, whether an enabled endpoint gets it (reliability tests drop some). */
+  dropWebhook: (type: string) => boolean;
 }
 
 /**
@@ -89,8 +98,16 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const checkouts = new Map<string, { checkout: CheckoutRecord; paid: boolean }>();
   const sessions = new Map<string, { customerId: string; returnUrl: string | null }>();
   const deliveries: Delivery[] = [];
+  const control = {
+    webhooksEnabled: options.webhooks !== "off",
+    dropWebhook: (_type: string) => false,
+  };
 
   const deliver = async (payload: Payload) => {
+    if (!control.webhooksEnabled || control.dropWebhook(payload.type)) {
+      deliveries.push({ type: payload.type, status: 0, sent: false });
+      return;
+    }
     const body = JSON.stringify(payload);
     let status = 0;
     for (let attempt = 0; attempt < 3 && !(status >= 200 && status < 300); attempt++) {
@@ -107,18 +124,8 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         status = 0;
       }
     }
-    deliveries.push({ type: payload.type, status });
+    deliveries.push({ type: payload.type, status, sent: true });
   };
-
-  const customerRoutes = createPolarCustomerRoutes(customers, {
-    onChange: (type, customer) =>
-      deliver({
-        type,
-        timestamp: new Date().toISOString(),
-        api_version: API_VERSION,
-        data: customer,
-      } as Payload),
-  });
 
   /** Who pays: the locked customer, else the one with the typed email, else a new one. */
   const payingCustomer = async (record: CheckoutRecord, typedEmail: string | null) => {
@@ -161,6 +168,34 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       api_version: API_VERSION,
       data: stateOf(customer),
     });
+
+  const customerRoutes = createPolarCustomerRoutes(customers, {
+    stateOf,
+    onChange: async (type, customer) => {
+      const now = new Date().toISOString();
+      if (type === "customer.deleted") {
+        // Polar cancels the deleted customer's subscriptions and revokes its benefits at once.
+        for (const subscription of subscriptions.values()) {
+          if (subscription.customer_id !== customer.id || subscription.ended_at) continue;
+          Object.assign(subscription, {
+            status: "canceled",
+            canceled_at: subscription.canceled_at ?? now,
+            ends_at: now,
+            ended_at: now,
+            modified_at: now,
+          });
+          await deliver({
+            type: "subscription.revoked",
+            timestamp: now,
+            api_version: API_VERSION,
+            data: subscription,
+          });
+        }
+      }
+      await deliver({ type, timestamp: now, api_version: API_VERSION, data: customer } as Payload);
+      await deliverState(customer);
+    },
+  });
 
   const pay = async (record: CheckoutRecord, typedEmail: string | null) => {
     const now = new Date().toISOString();
@@ -257,15 +292,12 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
           { status: 201 },
         );
       }
-      const state = pathname.match(/^\/v1\/customers\/(external\/)?([^/]+)\/state$/);
-      if (request.method === "GET" && state) {
-        const id = decodeURIComponent(state[2]);
-        const customer = [...customers.values()].find((c) =>
-          c.deleted_at === null && (state[1] ? c.external_id === id : c.id === id)
-        );
-        return customer
-          ? Response.json(stateOf(customer))
-          : Response.json({ error: "ResourceNotFound", detail: "Not found" }, { status: 404 });
+      if (route === "GET /v1/webhooks/endpoints") {
+        const endpoint = webhookEndpointModel({
+          url: options.webhookUrl,
+          enabled: control.webhooksEnabled,
+        });
+        return Response.json({ items: [endpoint], pagination: { total_count: 1, max_page: 1 } });
       }
       const customerAnswer = await customerRoutes({ method: request.method, url, body });
       if (customerAnswer) return customerAnswer;
@@ -321,7 +353,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     return new Response("Not found", { status: 404 });
   };
 
-  return { handler, customers, subscriptions, deliveries };
+  return Object.assign(control, { handler, customers, subscriptions, deliveries });
 }
 
 interface CheckoutRecord {

@@ -68,6 +68,7 @@ Deno.test(`local stack: the whole billing loop on ${databaseUrl ? "PostgreSQL" :
       stack.polar!.deliveries.map((delivery) => [delivery.type, delivery.status < 300]),
       [
         ["customer.created", true],
+        ["customer.state_changed", true],
         ["subscription.created", true],
         ["subscription.active", true],
         ["order.paid", true],

@@ -51,10 +51,39 @@ $$;
 comment on function public.claim_polar_sync(uuid, interval) is
   'True when the user''s Customer State may be pulled now (at most once per min_interval). service_role only.';
 
+-- ----- polar.billing_fingerprint ------------------------------------------------------------
+-- A digest of what a user is entitled to: the link and summary, every subscription, the
+-- grants and the meters. Two equal digests mean nothing a user or a gate can see changed.
+-- Internal.
+create function polar.billing_fingerprint(user_id uuid) returns text
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select md5(jsonb_build_array(
+    (select to_jsonb(u) - 'updated_at' - 'polar_state_at' - 'polar_synced_at'
+      - 'polar_reconciled_at' - 'polar_customer_modified_at'
+      from public.user_subscriptions as u where u.user_id = billing_fingerprint.user_id),
+    (select jsonb_agg(to_jsonb(s) - 'updated_at' order by s.id)
+      from public.polar_subscriptions as s where s.user_id = billing_fingerprint.user_id),
+    (select jsonb_agg(to_jsonb(g) order by g.grant_id)
+      from public.polar_benefit_grants as g where g.user_id = billing_fingerprint.user_id),
+    (select jsonb_agg(to_jsonb(m) order by m.meter_id)
+      from public.polar_meters as m where m.user_id = billing_fingerprint.user_id)
+  )::text);
+$$;
+
+comment on function polar.billing_fingerprint(uuid) is
+  'A digest of what a user is entitled to, to tell whether a change changed anything. Internal.';
+revoke all on function polar.billing_fingerprint(uuid) from public, anon, authenticated, service_role;
+
 -- ----- public.apply_polar_state -------------------------------------------------------------
 -- Applies a pulled change (a Customer State in apply_polar_webhook's change format, its
 -- "state.at" the time the pull was sent) for `user_id`, which must be the user the change's
--- customer names by external_id. Returns {outcome: applied | stale | skipped, reason?}.
+-- customer names by external_id. Returns {outcome: applied | stale | skipped, reason?,
+-- changed}: applied when its clock was newer, changed when that altered what the user is
+-- entitled to (a newer snapshot that says the same is applied but not changed).
 -- Marks the user as reconciled now. service_role only.
 create function public.apply_polar_state(user_id uuid, change jsonb) returns jsonb
 language plpgsql
@@ -65,7 +94,8 @@ as $$
 declare
   v_user_id uuid;
   v_reason text;
-  v_changed boolean;
+  v_applied boolean;
+  v_before text;
 begin
   if change ->> 'customer_id' is null
     or change ->> 'customer_version' is null
@@ -83,11 +113,14 @@ begin
     return jsonb_build_object('outcome', 'skipped', 'reason', v_reason);
   end if;
   perform polar.lock_user_subscription(v_user_id);
-  v_changed := polar.apply_change(v_user_id, change);
+  v_before := polar.billing_fingerprint(v_user_id);
+  v_applied := polar.apply_change(v_user_id, change);
   update public.user_subscriptions as s
   set polar_reconciled_at = now()
   where s.user_id = v_user_id;
-  return jsonb_build_object('outcome', case when v_changed then 'applied' else 'stale' end);
+  return jsonb_build_object(
+    'outcome', case when v_applied then 'applied' else 'stale' end,
+    'changed', v_before is distinct from polar.billing_fingerprint(v_user_id));
 end;
 $$;
 
