@@ -4,7 +4,9 @@
  *
  * Ports and Polar come from the environment: `API_PORT` (54321), `POLAR_PORT` (54330), `SITE_URL`
  * (your app's URL; when unset, the example app is served on `SITE_PORT`, 3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
- * sandbox instead of the stand-in.
+ * sandbox instead of the stand-in. `POLAR_WEBHOOKS=off` runs the stand-in with deliveries switched off,
+ * as if Polar had disabled the webhook endpoint (its webhook endpoints API then says so), to see the
+ * `sync` function keep the database current without webhooks.
  *
  * @module
  */
@@ -23,6 +25,14 @@ function port(name: string, fallback: number): number {
   return number;
 }
 
+function webhooksSetting(): "on" | "off" {
+  const value = Deno.env.get("POLAR_WEBHOOKS") || "on";
+  if (value !== "on" && value !== "off") {
+    throw new Error(`POLAR_WEBHOOKS is "${value}", expected "on" or "off"`);
+  }
+  return value;
+}
+
 if (import.meta.main) {
   try {
     // Keeps a PostgreSQL restart from taking the stack down (see absorbDriverNullSocketCrash).
@@ -36,6 +46,7 @@ if (import.meta.main) {
       databaseUrl: Deno.env.get("DATABASE_URL") || undefined,
       polarAccessToken: Deno.env.get("POLAR_ACCESS_TOKEN") || undefined,
       polarWebhookSecret: Deno.env.get("POLAR_WEBHOOK_SECRET") || undefined,
+      polarWebhooks: webhooksSetting(),
       log: (message) => console.log(`  starting ${message}`),
     });
     await Deno.mkdir(new URL(".", INFO_FILE), { recursive: true });
@@ -44,7 +55,11 @@ if (import.meta.main) {
     console.log(`
 Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
   Supabase API     ${info.api_url}   (auth, rest, functions/v1/*)
-  Polar            ${info.polar_api_url}${stack.polar ? "   (stand-in)" : "   (real sandbox)"}
+  Polar            ${info.polar_api_url}${
+      stack.polar
+        ? `   (stand-in; webhooks ${stack.polar.webhooksEnabled ? "on" : "off"})`
+        : "   (real sandbox)"
+    }
   Database         ${info.database}
   Site URL         ${info.site_url}
   Anon key         ${info.anon_key}
