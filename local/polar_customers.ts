@@ -55,17 +55,7 @@ export function createPolarCustomerRoutes(
     if (method === "GET" && path === "/v1/customers/") {
       const email = url.searchParams.get("email");
       const matching = email ? live().filter((c) => c === byEmail(email)) : live();
-      const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
-      const limit = Math.min(100, Math.max(1, Number(url.searchParams.get("limit") ?? 10) || 10));
-      return Response.json(
-        {
-          items: matching.slice((page - 1) * limit, page * limit),
-          pagination: {
-            total_count: matching.length,
-            max_page: Math.max(1, Math.ceil(matching.length / limit)),
-          },
-        } satisfies models.ListResourceCustomer,
-      );
+      return Response.json(page(url, matching) satisfies models.ListResourceCustomer);
     }
     const state = path.match(/^\/v1\/customers\/(external\/)?([^/]+)\/state$/);
     if (method === "GET" && state) {
@@ -132,6 +122,30 @@ export function createPolarCustomerRoutes(
     await options.onChange?.("customer.updated", customer);
     return Response.json(customer);
   }
+}
+
+/**
+ * One page of a list, as Polar's list endpoints answer it (`page` from 1, `limit` up to 100,
+ * 10 by default).
+ *
+ * @param url the request URL, with its `page` and `limit`
+ * @param all every item
+ * @returns `{ items, pagination: { total_count, max_page } }`
+ * @example
+ * ```ts
+ * page(new URL("http://x/v1/subscriptions/?page=2&limit=1"), [a, b]).items; // [b]
+ * ```
+ */
+export function page<T>(
+  url: URL,
+  all: T[],
+): { items: T[]; pagination: { total_count: number; max_page: number } } {
+  const number = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
+  const limit = Math.min(100, Math.max(1, Number(url.searchParams.get("limit") ?? 10) || 10));
+  return {
+    items: all.slice((number - 1) * limit, number * limit),
+    pagination: { total_count: all.length, max_page: Math.max(1, Math.ceil(all.length / limit)) },
+  };
 }
 
 function refusal(field: string, msg: string) {

@@ -15,7 +15,7 @@
  * @module
  */
 import type { models, webhooks } from "@polar-sh/sdk/2026-10";
-import { createPolarCustomerRoutes } from "./polar_customers.ts";
+import { createPolarCustomerRoutes, page as listPage } from "./polar_customers.ts";
 import {
   benefitGrantModel,
   customerModel,
@@ -291,6 +291,16 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
           } satisfies models.CustomerSession,
           { status: 201 },
         );
+      }
+      if (route === "GET /v1/subscriptions/") {
+        return Response.json(listPage(url, [...subscriptions.values()]));
+      }
+      const subscriptionId = pathname.match(/^\/v1\/subscriptions\/([^/]+)$/)?.[1];
+      if (request.method === "GET" && subscriptionId) {
+        const subscription = subscriptions.get(decodeURIComponent(subscriptionId));
+        return subscription
+          ? Response.json(subscription)
+          : Response.json({ error: "ResourceNotFound", detail: "Not found" }, { status: 404 });
       }
       if (route === "GET /v1/webhooks/endpoints") {
         const endpoint = webhookEndpointModel({

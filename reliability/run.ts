@@ -18,6 +18,7 @@ const SUITES = [
   "identity_suite.ts",
   "entitlements_suite.ts",
   "schedule_suite.ts",
+  "never_stale_suite.ts",
 ];
 
 /**

@@ -79,11 +79,14 @@ comment on function polar.billing_fingerprint(uuid) is
 revoke all on function polar.billing_fingerprint(uuid) from public, anon, authenticated, service_role;
 
 -- ----- public.apply_polar_state -------------------------------------------------------------
--- Applies a pulled change (a Customer State in apply_polar_webhook's change format, its
--- "state.at" the time the pull was sent) for `user_id`, which must be the user the change's
--- customer names by external_id. Returns {outcome: applied | stale | skipped, reason?,
--- changed}: applied when its clock was newer, changed when that altered what the user is
--- entitled to (a newer snapshot that says the same is applied but not changed).
+-- Applies a pulled change in apply_polar_webhook's change format: a Customer State (its
+-- "state.at" the time the pull was sent) or one subscription (GET /v1/subscriptions/{id}),
+-- for `user_id`, which must be the user the change's customer names by external_id.
+-- Returns {outcome: applied | stale | skipped, reason?, changed, stale_subscriptions}:
+-- applied when its clock was newer; changed when that altered what the user is entitled to
+-- (a newer snapshot that says the same is applied but not changed); stale_subscriptions the
+-- ids of subscriptions whose own row still says active or trialing although the latest
+-- snapshot leaves them out (their ending events were lost): pull each to store how it ended.
 -- Marks the user as reconciled now. service_role only.
 create function public.apply_polar_state(user_id uuid, change jsonb) returns jsonb
 language plpgsql
@@ -100,8 +103,13 @@ begin
   if change ->> 'customer_id' is null
     or change ->> 'customer_version' is null
     or jsonb_typeof(change -> 'customer_deleted') is distinct from 'boolean'
-    or jsonb_typeof(change -> 'state') is distinct from 'object'
-    or change -> 'state' ->> 'at' is null then
+    or (jsonb_typeof(change -> 'state') is distinct from 'object'
+      and jsonb_typeof(change -> 'subscription') is distinct from 'object')
+    or (jsonb_typeof(change -> 'state') = 'object' and change -> 'state' ->> 'at' is null)
+    or (jsonb_typeof(change -> 'subscription') = 'object' and (
+      change -> 'subscription' ->> 'id' is null
+      or change -> 'subscription' ->> 'status' is null
+      or change -> 'subscription' ->> 'version' is null)) then
     raise exception 'change is missing required fields'
       using errcode = 'invalid_parameter_value';
   end if;
@@ -120,7 +128,16 @@ begin
   where s.user_id = v_user_id;
   return jsonb_build_object(
     'outcome', case when v_applied then 'applied' else 'stale' end,
-    'changed', v_before is distinct from polar.billing_fingerprint(v_user_id));
+    'changed', v_before is distinct from polar.billing_fingerprint(v_user_id),
+    'stale_subscriptions', coalesce((
+      select jsonb_agg(s.id order by s.id)
+      from public.polar_subscriptions as s
+      join public.user_subscriptions as u on u.user_id = s.user_id
+      where s.user_id = v_user_id
+        and s.status in ('active', 'trialing')
+        and not s.in_latest_state
+        and u.polar_state_at is not null
+        and s.polar_modified_at <= u.polar_state_at), '[]'));
 end;
 $$;
 
@@ -279,7 +296,8 @@ create table polar.reconcile_runs (
   id bigint generated always as identity primary key,
   started_at timestamptz not null default now(),
   next_page integer not null default 1,
-  phase text not null default 'customers' check (phase in ('customers', 'linked', 'done')),
+  phase text not null default 'customers'
+    check (phase in ('customers', 'subscriptions', 'linked', 'done')),
   counts jsonb not null default '{}',
   finished_at timestamptz
 );

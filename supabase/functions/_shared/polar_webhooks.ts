@@ -297,7 +297,24 @@ function visibleProperties(properties: unknown): Record<string, unknown> {
   );
 }
 
-function subscriptionChange(data: Record<string, unknown>, eventTimestamp: string): WebhookChange {
+/**
+ * Reduces a subscription (a `subscription.*` event's data, or the answer of
+ * `GET /v1/subscriptions/{id}`) to the change `apply_polar_webhook` takes.
+ *
+ * @param data the subscription, with its customer embedded
+ * @param eventTimestamp the event's timestamp, or when the pull was sent (the version of last
+ *   resort, for an object without `modified_at` and `created_at`)
+ * @returns the change
+ * @throws {InvalidEventError} when a field this project reads is missing or malformed
+ * @example
+ * ```ts
+ * subscriptionChange(await getSubscription(id), new Date().toISOString()).subscription?.status;
+ * ```
+ */
+export function subscriptionChange(
+  data: Record<string, unknown>,
+  eventTimestamp: string,
+): WebhookChange {
   const customer = data.customer;
   if (!isRecord(customer)) throw new InvalidEventError("data.customer is not an object");
   const linked = customerPart(customer, "data.customer", eventTimestamp);

@@ -12,6 +12,7 @@ import {
   getStateExternalCustomers,
   listCustomers,
 } from "@polar-sh/sdk/2026-10/services/customers";
+import { getSubscriptions, listSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
 import { listWebhookEndpointsWebhooks } from "@polar-sh/sdk/2026-10/services/webhooks";
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { readJsonObject } from "../_shared/body.ts";
@@ -28,8 +29,8 @@ import { createServerClient } from "../_shared/supabase.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
 import { createReconciler, type ReconcileReport, type ReconcileRun } from "./reconcile.ts";
 import { readSyncRequest } from "./request.ts";
+import type { ApplyResult } from "./pull.ts";
 import {
-  type ApplyResult,
   type BillingState,
   createUserSync,
   SYNC_INTERVAL_SECONDS,
@@ -149,6 +150,10 @@ export function createSyncDependencies(
   const deleteExternal = deleteExternalCustomers(polar);
   const list = listCustomers(polar);
   const listEndpoints = listWebhookEndpointsWebhooks(polar);
+  const getSubscription = getSubscriptions(polar);
+  const listAllSubscriptions = listSubscriptions(polar);
+  const fetchSubscription = (id: string) =>
+    orNullOnNotFound(() => getSubscription(id)).then(asRecord);
   const rpc = <T>(name: string, args: Record<string, unknown> = {}) =>
     callRpc<T>(admin, name, args);
 
@@ -175,6 +180,7 @@ export function createSyncDependencies(
           min_interval: `${SYNC_INTERVAL_SECONDS} seconds`,
         }),
       fetchState: (userId) => orNullOnNotFound(() => getStateExternal(userId)).then(asRecord),
+      fetchSubscription,
       applyState,
       readState: async (user) => {
         const { data, error } = await userClient.rpc("billing_state")
@@ -205,6 +211,14 @@ export function createSyncDependencies(
         getState: (customerId) => orNullOnNotFound(() => getState(customerId)).then(asRecord),
         getStateByExternalId: (externalId) =>
           orNullOnNotFound(() => getStateExternal(externalId)).then(asRecord),
+        getSubscription: fetchSubscription,
+        listSubscriptions: async (page, limit) => {
+          const result = await listAllSubscriptions({ page, limit });
+          return {
+            items: result.items as unknown as Record<string, unknown>[],
+            maxPage: result.pagination.max_page,
+          };
+        },
         listWebhookEndpoints: async () =>
           (await listEndpoints({ limit: 100 })).items.map((endpoint: models.WebhookEndpoint) => ({
             url: endpoint.url,

@@ -120,6 +120,31 @@ Deno.test("sync calls Polar at most once per user within the interval", async ()
   assert.equal((await json(await t.send(otherToken), 200)).synced, true, "the limit is per user");
 });
 
+Deno.test("sync fetches a subscription the snapshot leaves out, to store how it ended", async () => {
+  await using t = await setup();
+  const { customer, subscription } = t.subscribe(t.userId);
+  await json(await t.send(t.token), 200);
+  // Polar ended it; its webhooks were lost. The state no longer lists it.
+  const ended = {
+    ...subscription,
+    status: "canceled" as const,
+    ended_at: new Date().toISOString(),
+    modified_at: new Date().toISOString(),
+  };
+  t.polar.subscriptions.set(ended.id, ended);
+  t.polar.states.set(customer.id, customerStateModel(customer));
+  await t.db.query("update public.user_subscriptions set polar_synced_at = null");
+  t.polar.requests.length = 0;
+  const body = await json(await t.send(t.token), 200);
+  assert.deepEqual(t.polarRoutes(), [
+    `GET /v1/customers/external/${t.userId}/state`,
+    `GET /v1/subscriptions/${subscription.id}`,
+  ]);
+  assert.equal(body.state.subscriptions[0].status, "canceled");
+  assert.equal(body.state.has_active_subscription, false);
+  assert.deepEqual(body.state.entitlements, []);
+});
+
 Deno.test("sync answers a user without a Polar customer clearly", async () => {
   await using t = await setup();
   const body = await json(await t.send(t.token, {}), 200);

@@ -1,9 +1,11 @@
 /**
- * The operator's reconcile: every Polar customer whose `external_id` is a user here gets its
- * Customer State pulled and applied (the same SQL and staleness rules as the webhooks), then every
- * user still linked to a customer the first pass did not see is checked by external id (and
- * unlinked when Polar no longer has it). Polar calls are paced under Polar's rate limit and back
- * off on 429.
+ * The operator's reconcile, in three phases: every Polar customer whose `external_id` is a user
+ * here gets its Customer State pulled and applied (active subscriptions, grants, meters); then
+ * every subscription of the organization, page by page, is applied by its own clock (so one that
+ * started and ended while its webhooks were lost is stored too); then every user still linked to a
+ * customer the first phase did not see is checked by external id (and unlinked when Polar no
+ * longer has it). The same SQL and staleness rules as the webhooks. Polar calls are paced under
+ * Polar's rate limit and back off on 429.
  *
  * Resumable: the run's page and counts are saved in `polar.reconcile_runs` after every page, and a
  * run stops itself when its time budget is spent, so the edge runtime's wall-clock limit never
@@ -14,12 +16,12 @@
  */
 import { describeError } from "../_shared/log.ts";
 import type { PolarPacer } from "../_shared/polar_pacer.ts";
-import { customerStateChange, type WebhookChange } from "../_shared/polar_webhooks.ts";
+import { subscriptionChange, type WebhookChange } from "../_shared/polar_webhooks.ts";
 import type { DeletionReport } from "./deletions.ts";
-import type { ApplyResult } from "./user_sync.ts";
+import { applyPull, type ApplyResult } from "./pull.ts";
 
-/** A run's phases: Polar's customers page by page, then the linked users not yet seen. */
-export type ReconcilePhase = "customers" | "linked" | "done";
+/** A run's phases, in order. */
+export type ReconcilePhase = "customers" | "subscriptions" | "linked" | "done";
 
 /** The counts a run keeps across its invocations. */
 export interface ReconcileCounts {
@@ -35,6 +37,10 @@ export interface ReconcileCounts {
   no_external_id: number;
   /** Linked users whose customer Polar no longer has; their link was cleared. */
   missing: number;
+  /** Subscriptions of users here read from Polar's list in the second phase. */
+  subscriptions: number;
+  /** Of those, subscriptions whose stored row changed. */
+  subscriptions_changed: number;
   /** Customers or users that could not be reconciled this time (retried by the next run). */
   failures: number;
 }
@@ -91,6 +97,11 @@ export interface ReconcileDependencies {
     ): Promise<{ items: ListedCustomer[]; maxPage: number }>;
     getState(customerId: string): Promise<Record<string, unknown> | null>;
     getStateByExternalId(externalId: string): Promise<Record<string, unknown> | null>;
+    getSubscription(id: string): Promise<Record<string, unknown> | null>;
+    listSubscriptions(
+      page: number,
+      limit: number,
+    ): Promise<{ items: Record<string, unknown>[]; maxPage: number }>;
     listWebhookEndpoints(): Promise<{ url: string; enabled: boolean }[]>;
   };
   /** Paces every Polar call. */
@@ -139,6 +150,8 @@ const ZERO: ReconcileCounts = {
   orphaned: 0,
   no_external_id: 0,
   missing: 0,
+  subscriptions: 0,
+  subscriptions_changed: 0,
   failures: 0,
 };
 
@@ -174,6 +187,11 @@ export function createReconciler(
       return null;
     });
     const run = await db.begin(resumeOnly);
+    const pullDeps = {
+      applyState: db.applyState,
+      fetchSubscription: (id: string) => pacer(() => polar.getSubscription(id)),
+      now,
+    };
     const counts: ReconcileCounts = { ...ZERO, ...run?.counts };
     let phase: ReconcilePhase = run?.phase ?? "done";
     let page = run?.next_page ?? 1;
@@ -192,10 +210,9 @@ export function createReconciler(
           counts.missing++;
           return true;
         }
-        const result = await db.applyState(userId, customerStateChange(state, at));
-        if (result.outcome === "skipped") throw new Error(`skipped: ${result.reason}`);
+        const { changed } = await applyPull(pullDeps, userId, state, at);
         counts.checked++;
-        counts[result.changed ? "changed" : "unchanged"]++;
+        counts[changed ? "changed" : "unchanged"]++;
         return true;
       } catch (error) {
         counts.failures++;
@@ -217,6 +234,32 @@ export function createReconciler(
         if (!externalId) counts.no_external_id++;
         else if (!known.has(externalId)) counts.orphaned++;
         else await reconcileUser(externalId, () => polar.getState(customer.id));
+      }
+      page++;
+      if (page > maxPage) [phase, page] = ["subscriptions", 1];
+      await db.save(run.id, page, phase, counts);
+    }
+
+    while (run && phase === "subscriptions" && mayWork()) {
+      worked = true;
+      const { items, maxPage } = await pacer(() => polar.listSubscriptions(page, pageSize));
+      const externalIdOf = (s: Record<string, unknown>) =>
+        ((s.customer as { external_id?: string | null } | undefined)?.external_id ?? "")
+          .toLowerCase();
+      const known = await db.knownUsers(items.map(externalIdOf).filter(Boolean));
+      for (const subscription of items) {
+        const userId = externalIdOf(subscription);
+        if (!known.has(userId)) continue;
+        try {
+          const at = new Date(now()).toISOString();
+          const result = await db.applyState(userId, subscriptionChange(subscription, at));
+          if (result.outcome === "skipped") throw new Error(`skipped: ${result.reason}`);
+          counts.subscriptions++;
+          if (result.changed) counts.subscriptions_changed++;
+        } catch (error) {
+          counts.failures++;
+          warn(`Reconciling subscription ${subscription.id} failed: ${describeError(error)}`);
+        }
       }
       page++;
       if (page > maxPage) [phase, page] = ["linked", 1];

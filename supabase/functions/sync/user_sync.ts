@@ -6,7 +6,7 @@
  * @module
  */
 import type { VerifiedUser } from "../_shared/auth.ts";
-import { customerStateChange, type WebhookChange } from "../_shared/polar_webhooks.ts";
+import { applyPull, type PullDependencies } from "./pull.ts";
 
 /**
  * Seconds between two pulls for one user. A user coming back from checkout calls `sync` once or
@@ -18,24 +18,12 @@ export const SYNC_INTERVAL_SECONDS = 5;
 /** A user's billing state, as `public.billing_state()` answers it. */
 export type BillingState = Record<string, unknown> & { polar_customer_id: string | null };
 
-/** What the database answered to a pulled state. */
-export interface ApplyResult {
-  /** `applied` (its clock was newer), `stale`, or `skipped` (see `reason`). */
-  outcome: "applied" | "stale" | "skipped";
-  /** Whether what the user is entitled to changed (subscriptions, grants, meters, link). */
-  changed?: boolean;
-  /** Why it was skipped. */
-  reason?: string;
-}
-
 /** What {@linkcode createUserSync} depends on. */
-export interface UserSyncDependencies {
+export interface UserSyncDependencies extends Omit<PullDependencies, "now"> {
   /** `public.claim_polar_sync`: whether Polar may be called for this user now. */
   claim(userId: string): Promise<boolean>;
   /** `GET /v1/customers/external/{id}/state`; `null` when Polar has no customer for the user. */
   fetchState(userId: string): Promise<Record<string, unknown> | null>;
-  /** `public.apply_polar_state`. */
-  applyState(userId: string, change: WebhookChange): Promise<ApplyResult>;
   /** `public.billing_state()`, called with the user's own token. */
   readState(user: VerifiedUser): Promise<BillingState>;
   /** A clock in milliseconds since the epoch; `Date.now` by default. */
@@ -58,7 +46,7 @@ export const NO_CUSTOMER_MESSAGE = "No Polar customer yet: subscribe through che
 /**
  * Makes the user sync.
  *
- * @param deps the claim, Polar's state, the apply and the read
+ * @param deps the claim, Polar's state and subscriptions, the apply and the read
  * @returns `syncUser(user)`
  * @throws {Error} from `syncUser` when Polar or the database fails, or the state is not the user's
  * @example
@@ -77,12 +65,7 @@ export function createUserSync(
       // The time the pull was sent: the snapshot Polar answers is at least this new.
       const at = new Date(now()).toISOString();
       const state = await deps.fetchState(user.id);
-      if (state) {
-        const result = await deps.applyState(user.id, customerStateChange(state, at));
-        if (result.outcome === "skipped") {
-          throw new Error(`The pulled state was not applied: ${result.reason}`);
-        }
-      }
+      if (state) await applyPull({ ...deps, now }, user.id, state, at);
     }
     const state = await deps.readState(user);
     return {

@@ -107,12 +107,12 @@ select is(
 select is(
   public.apply_polar_state('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa',
     (select change from pulled where label = 'hal''s state')),
-  '{"outcome": "applied", "changed": true}'::jsonb,
+  $${"outcome": "applied", "changed": true, "stale_subscriptions": []}$$::jsonb,
   'Hal''s own pulled state applies');
 select is(
   public.apply_polar_state('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa',
     (select change from pulled where label = 'hal''s state')),
-  '{"outcome": "stale", "changed": false}'::jsonb,
+  $${"outcome": "stale", "changed": false, "stale_subscriptions": []}$$::jsonb,
   'the same pull again is stale');
 select results_eq(
   $$select grant_id from public.polar_benefit_grants
@@ -122,7 +122,7 @@ select results_eq(
 select throws_ok(
   $$select public.apply_polar_state('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa',
     (select change from pulled where label = 'hal''s state') - 'state')$$,
-  '22023', 'change is missing required fields', 'a pull without a state is refused');
+  '22023', 'change is missing required fields', 'a pull without a state or subscription is refused');
 select is(
   public.unlink_missing_polar_customer('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'cus_other'),
   false, 'a link to another customer is left alone');

@@ -5,7 +5,7 @@
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
-import { createPolarCustomerRoutes } from "../../../../local/polar_customers.ts";
+import { createPolarCustomerRoutes, page } from "../../../../local/polar_customers.ts";
 import { customerModel, customerStateModel } from "../../../../local/polar_models.ts";
 import { serveOnLoopback } from "./loopback.ts";
 
@@ -32,6 +32,8 @@ export interface FakePolar extends AsyncDisposable {
   customers: Map<string, models.CustomerIndividual>;
   /** How to answer from now on. */
   mode: FakePolarMode;
+  /** Subscriptions by id, as `GET /v1/subscriptions/` lists them. */
+  subscriptions: Map<string, models.Subscription>;
   /** The webhook endpoints `GET /v1/webhooks/endpoints` lists. */
   webhookEndpoints: models.WebhookEndpoint[];
   /** Customer States by customer id; a customer without one has an empty state. */
@@ -56,6 +58,7 @@ export async function startFakePolar(): Promise<FakePolar> {
   const customers = new Map<string, models.CustomerIndividual>();
   const states = new Map<string, models.CustomerStateIndividual>();
   const webhookEndpoints: models.WebhookEndpoint[] = [];
+  const subscriptions = new Map<string, models.Subscription>();
   const customerRoutes = createPolarCustomerRoutes(customers, {
     stateOf: (customer) => ({ ...(states.get(customer.id) ?? customerStateModel(customer)) }),
   });
@@ -89,6 +92,16 @@ export async function startFakePolar(): Promise<FakePolar> {
     }
     if (route === "POST /v1/customer-sessions/") return createCustomerSession(customers, body);
     if (route === "POST /v1/checkouts/") return createCheckout(customers, body);
+    if (route === "GET /v1/subscriptions/") {
+      return Response.json(page(new URL(request.url), [...subscriptions.values()]));
+    }
+    const subscriptionId = pathname.match(/^\/v1\/subscriptions\/([^/]+)$/)?.[1];
+    if (request.method === "GET" && subscriptionId) {
+      const subscription = subscriptions.get(decodeURIComponent(subscriptionId));
+      return subscription
+        ? Response.json(subscription)
+        : Response.json({ error: "ResourceNotFound", detail: "Not found" }, { status: 404 });
+    }
     if (route === "GET /v1/webhooks/endpoints") {
       return Response.json({
         items: webhookEndpoints,
@@ -104,6 +117,7 @@ export async function startFakePolar(): Promise<FakePolar> {
     requests,
     customers,
     states,
+    subscriptions,
     webhookEndpoints,
     get mode() {
       return state.mode;
