@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { errors } from "@polar-sh/sdk/2026-10";
-import { createUserVerifier } from "../_shared/auth.ts";
+import { createCallerAccess } from "../_shared/caller.ts";
 import type { RequestLog } from "../_shared/log.ts";
 import { createServerClient, readCustomerId } from "../_shared/supabase.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
@@ -39,7 +39,15 @@ async function setup(options: SetupOptions = {}) {
       restrictCorsOrigins: options.restrictCors ?? false,
       productIds: options.productIds ?? [PRO, TEAM],
     },
-    verifyUser: createUserVerifier(supabase.auth, { issuer: ISSUER }),
+    verifyUser: createCallerAccess(
+      {
+        supabaseUrl: stand.url,
+        supabasePublishableKey: anonKey,
+        authIssuer: ISSUER,
+        supabaseJwks: undefined,
+      },
+      { fetch: stand.fetch },
+    ).verifyUser,
     readCustomerId: (user) => readCustomerId(supabase, user),
     createCheckout: (body) => {
       // A deep copy, so a later change to the body by the handler would not go unnoticed.
