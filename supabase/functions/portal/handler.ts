@@ -5,7 +5,11 @@
  */
 import { createCustomerSessions } from "@polar-sh/sdk/2026-10/services/customer_sessions";
 import { readJsonObject } from "../_shared/body.ts";
-import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
+import {
+  type CallerAccess,
+  type CallerAccessOptions,
+  createCallerAccess,
+} from "../_shared/caller.ts";
 import type { UserFunctionConfig } from "../_shared/config.ts";
 import type { Deadline } from "../_shared/deadline.ts";
 import { createCors } from "../_shared/cors.ts";
@@ -76,17 +80,21 @@ export function createPortalHandler(deps: PortalDependencies): Handler {
  * deadline, at most {@linkcode POLAR_TIMEOUT_SECONDS}.
  *
  * @param config the validated configuration
+ * @param options for the caller's access: `fetch` (tests), key cache timings
  * @returns dependencies for {@linkcode createPortalHandler}
  * @example
  * ```ts
  * createPortalHandler(createPortalDependencies(loadUserFunctionConfig((name) => Deno.env.get(name))));
  * ```
  */
-export function createPortalDependencies(config: UserFunctionConfig): PortalDependencies {
+export function createPortalDependencies(
+  config: UserFunctionConfig,
+  options: CallerAccessOptions = {},
+): PortalDependencies {
   const createSession = createCustomerSessions(createPolarClient(config.polar));
   return {
     config,
-    ...createCallerAccess(config),
+    ...createCallerAccess(config, options),
     createPortalUrl: async (customerId, returnUrl, deadline) =>
       (await createSession(
         { customer_id: customerId, return_url: returnUrl },
