@@ -176,6 +176,8 @@ Deno.test("portal handler answers 401 for every token that is not a signed-in us
     });
   }
   assert.equal(t.polarCalls.length, 0);
+  // The verifier refuses them itself: the database never sees one (PostgREST would refuse some).
+  assert.deepEqual(t.upstream.filter((path) => !path.endsWith("/jwks.json")), []);
 });
 
 Deno.test("portal handler answers 404 when the user has no customer", async (test) => {
@@ -302,6 +304,14 @@ Deno.test("portal handler refuses oversized and non-JSON bodies", async () => {
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
   });
   await assertJson(await t.handler(form), 415, { error: "Content-Type must be application/json" });
+  const jsonAsText = portalRequest({
+    token: t.token,
+    body: JSON.stringify({ return_url: "/account" }),
+    headers: { "Content-Type": "text/plain;charset=UTF-8" },
+  });
+  await assertJson(await t.handler(jsonAsText), 415, {
+    error: "Content-Type must be application/json",
+  });
   assert.equal(t.polarCalls.length, 0);
 });
 
