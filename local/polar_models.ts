@@ -140,3 +140,103 @@ export function subscriptionModel(
     ...fields,
   };
 }
+
+/** The demo product's benefit: a feature flag whose metadata `key` apps gate on. */
+export const DEMO_BENEFIT_ID = "0c7d3c52-95a1-4b8e-8f0e-4c1f6b2a9d33";
+/** The metadata `key` of {@linkcode DEMO_BENEFIT_ID}: `has_entitlement('pro')`. */
+export const DEMO_ENTITLEMENT_KEY = "pro";
+
+/**
+ * A granted benefit as Customer State lists it; by default the demo product's feature flag.
+ *
+ * @param fields fields to set
+ * @returns the grant, granted now
+ * @example
+ * ```ts
+ * benefitGrantModel().benefit_metadata; // { key: "pro" }
+ * ```
+ */
+export function benefitGrantModel(
+  fields: Partial<models.CustomerStateBenefitGrant> = {},
+): models.CustomerStateBenefitGrant {
+  const now = new Date().toISOString();
+  return {
+    id: crypto.randomUUID(),
+    created_at: now,
+    modified_at: null,
+    granted_at: now,
+    benefit_id: DEMO_BENEFIT_ID,
+    benefit_type: "feature_flag",
+    benefit_metadata: { key: DEMO_ENTITLEMENT_KEY },
+    properties: {},
+    ...fields,
+  };
+}
+
+/**
+ * A subscription as Customer State lists it (its active subscriptions).
+ *
+ * @param subscription the subscription
+ * @returns its Customer State form
+ * @example
+ * ```ts
+ * stateSubscriptionModel(subscription).status; // "active"
+ * ```
+ */
+export function stateSubscriptionModel(
+  subscription: models.Subscription,
+): models.CustomerStateSubscription {
+  return {
+    id: subscription.id,
+    created_at: subscription.created_at,
+    modified_at: subscription.modified_at,
+    metadata: subscription.metadata,
+    status: subscription.status as models.CustomerStateSubscription["status"],
+    amount: subscription.amount,
+    currency: subscription.currency,
+    recurring_interval: subscription.recurring_interval,
+    current_period_start: subscription.current_period_start,
+    current_period_end: subscription.current_period_end,
+    trial_start: subscription.trial_start,
+    trial_end: subscription.trial_end,
+    cancel_at_period_end: subscription.cancel_at_period_end,
+    canceled_at: subscription.canceled_at,
+    started_at: subscription.started_at,
+    ends_at: subscription.ends_at,
+    product_id: subscription.product_id,
+    discount_id: subscription.discount_id,
+    seats: null,
+    units: null,
+    meters: [],
+  };
+}
+
+/**
+ * A customer's Customer State: the customer with its active subscriptions (those active or
+ * trialing among `subscriptions`), granted benefits and active meters.
+ *
+ * @param customer the customer
+ * @param parts the customer's subscriptions (any status), grants and meters
+ * @returns the state, as `customer.state_changed` and `GET …/state` carry it
+ * @example
+ * ```ts
+ * customerStateModel(customer, { subscriptions: [active], grants: [benefitGrantModel()] });
+ * ```
+ */
+export function customerStateModel(
+  customer: models.CustomerIndividual,
+  parts: {
+    subscriptions?: models.Subscription[];
+    grants?: models.CustomerStateBenefitGrant[];
+    meters?: models.CustomerStateMeter[];
+  } = {},
+): models.CustomerStateIndividual {
+  return {
+    ...customer,
+    active_subscriptions: (parts.subscriptions ?? [])
+      .filter((s) => s.status === "active" || s.status === "trialing")
+      .map(stateSubscriptionModel),
+    granted_benefits: parts.grants ?? [],
+    active_meters: parts.meters ?? [],
+  };
+}

@@ -1,12 +1,19 @@
 /**
  * A stand-in for Polar (API 2026-10) on loopback, for the local stack: the API endpoints the
- * functions call, a checkout page whose "Pay" button creates the customer and an active
- * subscription, a customer portal page that can cancel at period end, and signed webhooks
- * delivered in Polar's order. Bodies are typed with `@polar-sh/sdk`'s models.
+ * functions call (customers, checkouts, customer sessions), a checkout page whose "Pay" button
+ * creates an active subscription, a customer portal page that can cancel at period end, and
+ * signed webhooks delivered in Polar's order. Bodies are typed with `@polar-sh/sdk`'s models.
+ *
+ * The checkout page behaves as Polar's does about the buyer's email: a checkout created with
+ * `customer_id` is locked to that customer; one created without it lets the buyer edit the email,
+ * and paying reuses an existing customer with that email (keeping its `external_id`), else
+ * creates one with the checkout's `external_customer_id`. The identity tests replay attacks
+ * through this.
  *
  * @module
  */
 import type { models, webhooks } from "@polar-sh/sdk/2026-10";
+import { createPolarCustomerRoutes } from "./polar_customers.ts";
 import { customerModel, DEMO_PRODUCT_ID, subscriptionModel } from "./polar_models.ts";
 import { signWebhook } from "./webhook_signing.ts";
 
@@ -34,6 +41,7 @@ export interface Delivery {
 
 type Payload =
   | webhooks.WebhookCustomerCreatedPayload
+  | webhooks.WebhookCustomerUpdatedPayload
   | webhooks.WebhookSubscriptionCreatedPayload
   | webhooks.WebhookSubscriptionActivePayload
   | webhooks.WebhookSubscriptionUpdatedPayload
@@ -91,22 +99,39 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     deliveries.push({ type: payload.type, status });
   };
 
-  const pay = async (record: CheckoutRecord) => {
-    const now = new Date().toISOString();
-    let customer = record.customer_id ? customers.get(record.customer_id) : undefined;
-    if (!customer) {
-      customer = customerModel({
-        externalId: record.external_customer_id,
-        email: record.customer_email,
-      });
-      customers.set(customer.id, customer);
-      await deliver({
-        type: "customer.created",
-        timestamp: now,
+  const customerRoutes = createPolarCustomerRoutes(customers, {
+    onChange: (type, customer) =>
+      deliver({
+        type,
+        timestamp: new Date().toISOString(),
         api_version: API_VERSION,
         data: customer,
-      });
-    }
+      } as Payload),
+  });
+
+  /** Who pays: the locked customer, else the one with the typed email, else a new one. */
+  const payingCustomer = async (record: CheckoutRecord, typedEmail: string | null) => {
+    const locked = record.customer_id ? customers.get(record.customer_id) : undefined;
+    if (locked) return locked;
+    const email = typedEmail || record.customer_email;
+    const existing = [...customers.values()].find((c) =>
+      c.deleted_at === null && email && c.email.toLowerCase() === email.toLowerCase()
+    );
+    if (existing) return existing;
+    const customer = customerModel({ externalId: record.external_customer_id, email });
+    customers.set(customer.id, customer);
+    await deliver({
+      type: "customer.created",
+      timestamp: new Date().toISOString(),
+      api_version: API_VERSION,
+      data: customer,
+    });
+    return customer;
+  };
+
+  const pay = async (record: CheckoutRecord, typedEmail: string | null) => {
+    const now = new Date().toISOString();
+    const customer = await payingCustomer(record, typedEmail);
     const subscription = subscriptionRecord(customer, record);
     subscriptions.set(subscription.id, subscription);
     await deliver({
@@ -152,7 +177,8 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   };
 
   const handler = async (request: Request): Promise<Response> => {
-    const { pathname } = new URL(request.url);
+    const url = new URL(request.url);
+    const { pathname } = url;
     const route = `${request.method} ${pathname}`;
     if (pathname.startsWith("/v1/")) {
       if (!request.headers.get("Authorization")?.startsWith("Bearer ")) {
@@ -180,6 +206,8 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
           { status: 201 },
         );
       }
+      const customerAnswer = await customerRoutes({ method: request.method, url, body });
+      if (customerAnswer) return customerAnswer;
       if (route === "POST /v1/checkouts/") {
         const products: unknown[] = Array.isArray(body.products) ? body.products : [];
         if (products.length === 0 || products.some((id) => id !== DEMO_PRODUCT_ID)) {
@@ -200,14 +228,19 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       const entry = checkouts.get(key)!;
       if (request.method === "POST" && action === "pay" && !entry.paid) {
         entry.paid = true;
-        await pay(entry.checkout);
+        const form = await request.formData().catch(() => undefined);
+        const typedEmail = form?.get("email");
+        await pay(entry.checkout, typeof typedEmail === "string" ? typedEmail.trim() : null);
         const successUrl = entry.checkout.success_url.replaceAll(
           "{CHECKOUT_ID}",
           entry.checkout.id,
         );
         return Response.redirect(successUrl, 303);
       }
-      return html(checkoutPage(entry.checkout, entry.paid));
+      const locked = entry.checkout.customer_id
+        ? customers.get(entry.checkout.customer_id)
+        : undefined;
+      return html(checkoutPage(entry.checkout, entry.paid, locked));
     }
     if (page === "portal" && sessions.has(key)) {
       const session = sessions.get(key)!;
@@ -300,14 +333,26 @@ function html(body: string): Response {
   );
 }
 
-function checkoutPage(checkout: CheckoutRecord, paid: boolean): string {
-  const who = checkout.customer_email ?? "returning customer";
+function checkoutPage(
+  checkout: CheckoutRecord,
+  paid: boolean,
+  customer: models.CustomerIndividual | undefined,
+): string {
+  // A checkout for a customer shows that customer's email, locked, as Polar's page does.
+  const email = customer
+    ? `<p>For <strong class="email">${escape(customer.email)}</strong></p>`
+    : `<label>Email <input name="email" type="email" value="${
+      escape(checkout.customer_email ?? "")
+    }"></label>`;
+  const back = checkout.return_url
+    ? `<p><a href="${escape(checkout.return_url)}">Back to the app</a></p>`
+    : "";
   return `<h1>Checkout</h1><p>Pro, $${(checkout.amount / 100).toFixed(2)} a month</p>` +
-    `<p>For <strong>${escape(who)}</strong></p>` +
     (paid
       ? `<p>Paid.</p>`
       : `<form method="post" action="/checkout/${escape(checkout.client_secret)}/pay">` +
-        `<button type="submit">Pay</button></form>`);
+        `${email}<button type="submit">Pay</button></form>`) +
+    back;
 }
 
 function portalPage(

@@ -1,5 +1,5 @@
 /**
- * `deno task test:reliability`: runs the three suites with `deno test` (so a failing case fails
+ * `deno task test:reliability`: runs the suites with `deno test` (so a failing case fails
  * the task), then prints one table of what was tried and measured, from the results file the
  * suites write. Exits non-zero when `deno test` fails, when a case failed, or when no case ran.
  *
@@ -11,7 +11,13 @@ import { type CaseEntry, type FigureEntry, parseResults, RESULTS_VARIABLE } from
 import { serverUrl } from "./databases.ts";
 
 /** The suites, in the order they run. */
-const SUITES = ["adversarial_suite.ts", "faults_suite.ts", "load_suite.ts"];
+const SUITES = [
+  "adversarial_suite.ts",
+  "faults_suite.ts",
+  "load_suite.ts",
+  "identity_suite.ts",
+  "entitlements_suite.ts",
+];
 
 /**
  * Formats the summary table.

@@ -377,7 +377,7 @@ export function webhookCases(): HttpCase[] {
       {
         name: "an external_id of no user is skipped",
         status: 202,
-        body: { outcome: "skipped", reason: "no user matches external_id or metadata.user_id" },
+        body: { outcome: "skipped", reason: "no user matches external_id" },
         writes: true,
       },
       (ctx) => userEvent(ctx, { userId: crypto.randomUUID() }),
@@ -387,7 +387,7 @@ export function webhookCases(): HttpCase[] {
       {
         name: "SQL in every id is stored as text",
         status: 202,
-        body: { outcome: "skipped", reason: "customer has no external_id and no metadata.user_id" },
+        body: { outcome: "skipped", reason: "customer has no external_id" },
         writes: true,
       },
       () => {

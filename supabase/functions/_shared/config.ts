@@ -101,7 +101,7 @@ export class ConfigError extends Error {
  * ```
  */
 export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
-  const supabaseUrl = readUrl(env, "SUPABASE_URL");
+  const supabaseUrl = readSupabaseUrl(env);
   const siteUrl = readUrl(env, "SITE_URL");
   const extraOrigins = readList(env, "ALLOWED_ORIGINS").map((origin) =>
     originOf("ALLOWED_ORIGINS", origin)
@@ -115,11 +115,7 @@ export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
     supabasePublishableKey: readSupabaseKey(env, "publishable"),
     authIssuer: readOptionalUrl(env, "AUTH_JWT_ISSUER") ?? `${supabaseUrl}/auth/v1`,
     supabaseJwks: readJwks(env),
-    polar: {
-      accessToken: readRequired(env, "POLAR_ACCESS_TOKEN"),
-      server: readPolarServer(env),
-      apiUrl: readOptionalUrl(env, "POLAR_API_URL"),
-    },
+    polar: loadPolarConfig(env),
     siteUrl,
     allowedOrigins: [...new Set([new URL(siteUrl).origin, ...extraOrigins])],
     restrictCorsOrigins: extraOrigins.length > 0,
@@ -145,7 +141,7 @@ export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
  */
 export function loadWebhookFunctionConfig(env: EnvReader): WebhookFunctionConfig {
   return {
-    supabaseUrl: readUrl(env, "SUPABASE_URL"),
+    supabaseUrl: readSupabaseUrl(env),
     supabaseSecretKey: readSupabaseKey(env, "secret"),
     polarWebhookSecret: readRequired(env, "POLAR_WEBHOOK_SECRET"),
   };
@@ -253,6 +249,41 @@ export function readJwks(env: EnvReader): InlineJwks | undefined {
     throw new ConfigError("SUPABASE_JWKS", 'is not a key set; expected {"keys":[…]}');
   }
   return { keys };
+}
+
+/**
+ * Reads and validates how to reach Polar: `POLAR_ACCESS_TOKEN`, `POLAR_SERVER` and the optional
+ * `POLAR_API_URL`.
+ *
+ * @param env reads a variable
+ * @returns the Polar configuration
+ * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @example
+ * ```ts
+ * loadPolarConfig(() => undefined); // throws: POLAR_ACCESS_TOKEN is required but not set
+ * ```
+ */
+export function loadPolarConfig(env: EnvReader): PolarConfig {
+  return {
+    accessToken: readRequired(env, "POLAR_ACCESS_TOKEN"),
+    server: readPolarServer(env),
+    apiUrl: readOptionalUrl(env, "POLAR_API_URL"),
+  };
+}
+
+/**
+ * Reads and validates the project URL (`SUPABASE_URL`).
+ *
+ * @param env reads a variable
+ * @returns the URL without a trailing slash
+ * @throws {ConfigError} when it is missing or not an http(s) URL
+ * @example
+ * ```ts
+ * readSupabaseUrl(() => "https://ref.supabase.co/"); // "https://ref.supabase.co"
+ * ```
+ */
+export function readSupabaseUrl(env: EnvReader): string {
+  return readUrl(env, "SUPABASE_URL");
 }
 
 /** The canonical textual form of a UUID, any version. */

@@ -16,6 +16,8 @@ export type Handler = (request: Request) => Promise<Response>;
 export interface RequestContext {
   /** Fields for the log line's `detail`; never a token, a key or a body. */
   detail: Record<string, string>;
+  /** Set to log the line as a warning, with this text. */
+  warning?: string;
 }
 
 /** Options of {@linkcode createJsonHandler}. */
@@ -92,6 +94,7 @@ export function createJsonHandler(
       ...(error && { error: error.message }),
       ...(error?.cause !== undefined && { cause: describeError(error.cause) }),
       ...(Object.keys(context.detail).length > 0 && { detail: context.detail }),
+      ...(context.warning && { warning: context.warning }),
     });
     return response;
   };

@@ -23,13 +23,16 @@ export interface RequestLog {
   cause?: string;
   /** What the function chose to add, such as a webhook's event type; never a secret or a body. */
   detail?: Record<string, string>;
+  /** Something an operator should look at although the request succeeded. */
+  warning?: string;
 }
 
 /** Writes a {@linkcode RequestLog}. */
 export type RequestLogger = (entry: RequestLog) => void;
 
 /**
- * Writes the entry as one JSON line on standard output (5xx on standard error).
+ * Writes the entry as one JSON line on standard output (5xx on standard error, and lines with a
+ * warning through `console.warn`).
  *
  * @param entry what the request did
  * @example
@@ -40,6 +43,7 @@ export type RequestLogger = (entry: RequestLog) => void;
 export function logRequest(entry: RequestLog): void {
   const line = JSON.stringify(entry);
   if (entry.outcome === "failed") console.error(line);
+  else if (entry.warning) console.warn(line);
   else console.log(line);
 }
 
@@ -59,13 +63,15 @@ export function outcomeOf(status: number): RequestLog["outcome"] {
 }
 
 /**
- * Describes an error for the log: its name and message, and those of its causes.
+ * Describes an error for the log: its name and message, and those of its causes. A plain object
+ * with a `message` (as supabase-js returns database errors) shows its `code` and `message`.
  *
  * @param error anything thrown
  * @returns one line of text
  * @example
  * ```ts
  * describeError(new Error("outer", { cause: new TypeError("inner") })); // "Error: outer <- TypeError: inner"
+ * describeError({ code: "40P01", message: "deadlock detected" }); // "40P01: deadlock detected"
  * ```
  */
 export function describeError(error: unknown): string {
@@ -75,9 +81,16 @@ export function describeError(error: unknown): string {
       parts.push(`${current.name}: ${current.message}`);
       current = current.cause;
     } else {
-      parts.push(String(current));
+      parts.push(describeValue(current));
       break;
     }
   }
   return parts.join(" <- ").slice(0, 2000);
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value !== "object" || value === null) return String(value);
+  const { code, message } = value as { code?: unknown; message?: unknown };
+  if (typeof message !== "string") return Object.prototype.toString.call(value);
+  return typeof code === "string" && code ? `${code}: ${message}` : message;
 }

@@ -29,10 +29,14 @@ export const CUSTOMER_EVENT_TYPES = [
   "customer.deleted",
 ] as const;
 
+/** Polar's Customer State webhook: one snapshot of the customer's whole state. */
+export const CUSTOMER_STATE_EVENT_TYPE = "customer.state_changed";
+
 /** An event type this project acts on. */
 export type HandledEventType =
   | typeof SUBSCRIPTION_EVENT_TYPES[number]
-  | typeof CUSTOMER_EVENT_TYPES[number];
+  | typeof CUSTOMER_EVENT_TYPES[number]
+  | typeof CUSTOMER_STATE_EVENT_TYPE;
 
 /** The subscription part of a {@linkcode WebhookChange}. */
 export interface SubscriptionChange {
@@ -42,8 +46,12 @@ export interface SubscriptionChange {
   status: string;
   /** The subscribed product. */
   product_id: string | null;
+  /** Start of the current billing period. */
+  current_period_start: string | null;
   /** End of the current billing period. */
   current_period_end: string | null;
+  /** End of the trial, if any. */
+  trial_end: string | null;
   /** Whether it ends at the end of the current period. */
   cancel_at_period_end: boolean;
   /** When it was canceled. */
@@ -58,9 +66,12 @@ export interface SubscriptionChange {
 export interface WebhookChange {
   /** Polar's customer id. */
   customer_id: string;
-  /** The customer's `external_id`: the Supabase user id, when checkout set it. */
+  /** The customer's `external_id`: the Supabase user id, and the only link to a user. */
   external_id: string | null;
-  /** The subscription's `metadata.user_id`: the fallback link to a user. */
+  /**
+   * The subscription's `metadata.user_id`, which checkout sets. It links nothing; when it
+   * disagrees with `external_id` the event is skipped as an identity conflict.
+   */
   metadata_user_id: string | null;
   /** The customer's version: the later of `modified_at` and `deleted_at`, else `created_at`. */
   customer_version: string;
@@ -68,7 +79,69 @@ export interface WebhookChange {
   customer_deleted: boolean;
   /** The subscription's state; `null` for customer events. */
   subscription: SubscriptionChange | null;
+  /** The customer's whole state; only for `customer.state_changed`. */
+  state?: CustomerStateChange;
 }
+
+/** A Customer State snapshot, reduced to what the database stores. */
+export interface CustomerStateChange {
+  /** When Polar built it: the event's timestamp, or when a pull asked for it. */
+  at: string;
+  /** The active (or trialing) subscriptions; any other of the user's is not active at `at`. */
+  subscriptions: SubscriptionChange[];
+  /** The granted benefits. */
+  grants: BenefitGrantChange[];
+  /** The active meters. */
+  meters: MeterChange[];
+}
+
+/** One granted benefit of a {@linkcode CustomerStateChange}. */
+export interface BenefitGrantChange {
+  /** The grant's id. */
+  id: string;
+  /** The benefit's id. */
+  benefit_id: string;
+  /** The benefit's type, such as `feature_flag` or `license_keys`. */
+  benefit_type: string;
+  /** The benefit's metadata; its `key` is what `has_entitlement` matches. */
+  benefit_metadata: Record<string, unknown>;
+  /** The grant's properties a user may see (see {@linkcode VISIBLE_GRANT_PROPERTIES}). */
+  properties: Record<string, unknown>;
+  /** When it was granted. */
+  granted_at: string | null;
+}
+
+/** One active meter of a {@linkcode CustomerStateChange}. */
+export interface MeterChange {
+  /** The meter's id. */
+  meter_id: string;
+  /** Units consumed in the current period. */
+  consumed_units: number;
+  /** Units credited in the current period. */
+  credited_units: number;
+  /** Credited minus consumed. */
+  balance: number;
+}
+
+/**
+ * The grant properties stored for the user to read: what identifies what they were granted (a
+ * license key's display key and id, the Discord guild and role, the GitHub repository, the files,
+ * the Slack channel). Anything else Polar adds (a user-provided key, an invite URL, an email) is
+ * left out, so a new property is hidden until someone decides it may be shown.
+ */
+export const VISIBLE_GRANT_PROPERTIES = [
+  "display_key",
+  "license_key_id",
+  "account_id",
+  "guild_id",
+  "role_id",
+  "repository_owner",
+  "repository_name",
+  "permission",
+  "files",
+  "channel_id",
+  "channel_name",
+] as const;
 
 /** One verified delivery, ready for the database. */
 export interface WebhookDelivery {
@@ -118,7 +191,8 @@ export class InvalidEventError extends Error {
  */
 export function isHandledEventType(type: string): type is HandledEventType {
   return (SUBSCRIPTION_EVENT_TYPES as readonly string[]).includes(type) ||
-    (CUSTOMER_EVENT_TYPES as readonly string[]).includes(type);
+    (CUSTOMER_EVENT_TYPES as readonly string[]).includes(type) ||
+    type === CUSTOMER_STATE_EVENT_TYPE;
 }
 
 /**
@@ -147,6 +221,9 @@ export function toWebhookDelivery(webhookId: string, event: unknown): WebhookDel
   if (!isHandledEventType(eventType)) return { ...delivery, change: null };
   const data = event.data;
   if (!isRecord(data)) throw new InvalidEventError("Event has no data object");
+  if (eventType === CUSTOMER_STATE_EVENT_TYPE) {
+    return { ...delivery, change: customerStateChange(data, eventTimestamp) };
+  }
   if (eventType.startsWith("customer.")) {
     return {
       ...delivery,
@@ -161,34 +238,102 @@ export function toWebhookDelivery(webhookId: string, event: unknown): WebhookDel
   return { ...delivery, change: subscriptionChange(data, eventTimestamp) };
 }
 
+/**
+ * Reduces a Customer State (the `customer.state_changed` event's data, or the answer of
+ * `GET /v1/customers/external/{id}/state`) to the change `apply_polar_webhook` takes.
+ *
+ * @param state the Customer State
+ * @param at when it was built: the event's timestamp, or when the pull was sent
+ * @returns the change
+ * @throws {InvalidEventError} when a field this project reads is missing or malformed
+ * @example
+ * ```ts
+ * customerStateChange(await getStateExternal(userId), new Date().toISOString()).state?.grants;
+ * ```
+ */
+export function customerStateChange(state: Record<string, unknown>, at: string): WebhookChange {
+  const list = (field: string) => {
+    const value = state[field];
+    if (!Array.isArray(value)) throw new InvalidEventError(`data.${field} is not a list`);
+    return value.map((item, index) => {
+      if (!isRecord(item)) throw new InvalidEventError(`data.${field}[${index}] is not an object`);
+      return [item, `data.${field}[${index}]`] as const;
+    });
+  };
+  return {
+    ...customerPart(state, "data", at),
+    metadata_user_id: null,
+    customer_deleted: false,
+    subscription: null,
+    state: {
+      at,
+      subscriptions: list("active_subscriptions").map(([item, path]) =>
+        subscriptionPart(item, path, at)
+      ),
+      grants: list("granted_benefits").map(([item, path]) => ({
+        id: readString(item, "id", path),
+        benefit_id: readString(item, "benefit_id", path),
+        benefit_type: readString(item, "benefit_type", path),
+        benefit_metadata: isRecord(item.benefit_metadata) ? item.benefit_metadata : {},
+        properties: visibleProperties(item.properties),
+        granted_at: readTimestamp(item, "granted_at", path),
+      })),
+      meters: list("active_meters").map(([item, path]) => ({
+        meter_id: readString(item, "meter_id", path),
+        consumed_units: readNumber(item, "consumed_units", path),
+        credited_units: readNumber(item, "credited_units", path),
+        balance: readNumber(item, "balance", path),
+      })),
+    },
+  };
+}
+
+function visibleProperties(properties: unknown): Record<string, unknown> {
+  if (!isRecord(properties)) return {};
+  return Object.fromEntries(
+    VISIBLE_GRANT_PROPERTIES.filter((key) => properties[key] !== undefined).map((
+      key,
+    ) => [key, properties[key]]),
+  );
+}
+
 function subscriptionChange(data: Record<string, unknown>, eventTimestamp: string): WebhookChange {
-  const id = readString(data, "id", "data");
-  const status = readString(data, "status", "data");
   const customer = data.customer;
   if (!isRecord(customer)) throw new InvalidEventError("data.customer is not an object");
   const linked = customerPart(customer, "data.customer", eventTimestamp);
   if (typeof data.customer_id === "string" && data.customer_id !== linked.customer_id) {
     throw new InvalidEventError("data.customer_id does not match data.customer.id");
   }
-  const cancelAtPeriodEnd = data.cancel_at_period_end ?? false;
-  if (typeof cancelAtPeriodEnd !== "boolean") {
-    throw new InvalidEventError("data.cancel_at_period_end is not a boolean");
-  }
   const metadata = isRecord(data.metadata) ? data.metadata : {};
   return {
     ...linked,
     metadata_user_id: typeof metadata.user_id === "string" ? metadata.user_id : null,
     customer_deleted: false,
-    subscription: {
-      id,
-      status,
-      product_id: readOptionalString(data, "product_id", "data"),
-      current_period_end: readTimestamp(data, "current_period_end", "data"),
-      cancel_at_period_end: cancelAtPeriodEnd,
-      canceled_at: readTimestamp(data, "canceled_at", "data"),
-      ended_at: readTimestamp(data, "ended_at", "data"),
-      version: versionOf(data, "data", eventTimestamp),
-    },
+    subscription: subscriptionPart(data, "data", eventTimestamp),
+  };
+}
+
+/** A subscription, from an event or a Customer State, as the database stores it. */
+function subscriptionPart(
+  data: Record<string, unknown>,
+  path: string,
+  eventTimestamp: string,
+): SubscriptionChange {
+  const cancelAtPeriodEnd = data.cancel_at_period_end ?? false;
+  if (typeof cancelAtPeriodEnd !== "boolean") {
+    throw new InvalidEventError(`${path}.cancel_at_period_end is not a boolean`);
+  }
+  return {
+    id: readString(data, "id", path),
+    status: readString(data, "status", path),
+    product_id: readOptionalString(data, "product_id", path),
+    current_period_start: readTimestamp(data, "current_period_start", path),
+    current_period_end: readTimestamp(data, "current_period_end", path),
+    trial_end: readTimestamp(data, "trial_end", path),
+    cancel_at_period_end: cancelAtPeriodEnd,
+    canceled_at: readTimestamp(data, "canceled_at", path),
+    ended_at: readTimestamp(data, "ended_at", path),
+    version: versionOf(data, path, eventTimestamp),
   };
 }
 
@@ -237,6 +382,14 @@ function readOptionalString(
   const value = object[field];
   if (value === undefined || value === null || value === "") return null;
   if (typeof value !== "string") throw new InvalidEventError(`${path}.${field} is not a string`);
+  return value;
+}
+
+function readNumber(object: Record<string, unknown>, field: string, path: string): number {
+  const value = object[field];
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new InvalidEventError(`${path}.${field} is not a number`);
+  }
   return value;
 }
 

@@ -1,8 +1,14 @@
 import assert from "node:assert/strict";
 import type { webhooks } from "@polar-sh/sdk/2026-10";
 import {
+  benefitGrantModel,
+  customerStateModel,
+  DEMO_BENEFIT_ID,
+} from "../../../local/polar_models.ts";
+import {
   customerEvent,
   customerFixture,
+  customerStateEvent,
   subscriptionEvent,
   subscriptionFixture,
 } from "../tests/support/polar_events.ts";
@@ -37,7 +43,8 @@ Deno.test("polar webhook event lists match the SDK's 2026-10 types", () => {
   for (const type of [...SUBSCRIPTION_EVENT_TYPES, ...CUSTOMER_EVENT_TYPES]) {
     assert.ok(isHandledEventType(type), type);
   }
-  for (const type of ["order.paid", "customer.state_changed", "subscription", ""]) {
+  assert.ok(isHandledEventType("customer.state_changed"));
+  for (const type of ["order.paid", "benefit_grant.created", "subscription", ""]) {
     assert.ok(!isHandledEventType(type), type);
   }
 });
@@ -70,7 +77,9 @@ Deno.test("toWebhookDelivery reduces a subscription event to its change", () => 
         id: subscription.id,
         status: "active",
         product_id: subscription.product_id,
+        current_period_start: subscription.current_period_start,
         current_period_end: T2,
+        trial_end: null,
         cancel_at_period_end: true,
         canceled_at: T1,
         ended_at: null,
@@ -158,6 +167,126 @@ Deno.test("toWebhookDelivery refuses what it cannot read", async (test) => {
       assert.throws(
         () => toWebhookDelivery("msg_1", input),
         (error) => error instanceof InvalidEventError && error.message.startsWith(message),
+      );
+    });
+  }
+});
+
+Deno.test("toWebhookDelivery reduces a Customer State to its snapshot", () => {
+  const customer = { ...customerFixture({ externalId: USER_ID }), created_at: T0 };
+  const active = subscriptionFixture(customer, {
+    status: "trialing",
+    modified_at: T1,
+    trial_end: T2,
+  });
+  const ended = subscriptionFixture(customer, { status: "canceled", modified_at: T1 });
+  const licenseKey = benefitGrantModel({
+    benefit_id: "b-license",
+    benefit_type: "license_keys",
+    benefit_metadata: {},
+    granted_at: T1,
+    properties: {
+      display_key: "****-1234",
+      license_key_id: "lk_1",
+      user_provided_key: "the-whole-secret-key",
+    } as never,
+  });
+  const flag = benefitGrantModel({ granted_at: T1 });
+  const state = customerStateModel(customer, {
+    subscriptions: [active, ended],
+    grants: [flag, licenseKey],
+    meters: [{
+      id: "cm_1",
+      created_at: T0,
+      modified_at: null,
+      meter_id: "meter_1",
+      consumed_units: 25.5,
+      credited_units: 100,
+      balance: 74.5,
+    }],
+  });
+  const delivery = toWebhookDelivery("msg_state", customerStateEvent(state, T2));
+  assert.equal(delivery.eventType, "customer.state_changed");
+  assert.deepEqual(delivery.change, {
+    customer_id: customer.id,
+    external_id: USER_ID,
+    customer_version: T0,
+    metadata_user_id: null,
+    customer_deleted: false,
+    subscription: null,
+    state: {
+      at: T2,
+      subscriptions: [{
+        id: active.id,
+        status: "trialing",
+        product_id: active.product_id,
+        current_period_start: active.current_period_start,
+        current_period_end: active.current_period_end,
+        trial_end: T2,
+        cancel_at_period_end: false,
+        canceled_at: null,
+        ended_at: null,
+        version: T1,
+      }],
+      grants: [
+        {
+          id: flag.id,
+          benefit_id: DEMO_BENEFIT_ID,
+          benefit_type: "feature_flag",
+          benefit_metadata: { key: "pro" },
+          properties: {},
+          granted_at: T1,
+        },
+        {
+          id: licenseKey.id,
+          benefit_id: "b-license",
+          benefit_type: "license_keys",
+          benefit_metadata: {},
+          // The user-provided key itself is not stored; what identifies it is.
+          properties: { display_key: "****-1234", license_key_id: "lk_1" },
+          granted_at: T1,
+        },
+      ],
+      meters: [{ meter_id: "meter_1", consumed_units: 25.5, credited_units: 100, balance: 74.5 }],
+    },
+  });
+});
+
+Deno.test("toWebhookDelivery refuses a Customer State it cannot read", async (test) => {
+  const customer = customerFixture({ externalId: USER_ID });
+  const state = customerStateModel(customer, { grants: [benefitGrantModel()] });
+  const cases: Record<string, [Record<string, unknown>, string]> = {
+    "no granted_benefits": [
+      { ...state, granted_benefits: undefined },
+      "data.granted_benefits is not a list",
+    ],
+    "a grant without benefit_id": [
+      { ...state, granted_benefits: [{ ...state.granted_benefits[0], benefit_id: null }] },
+      "data.granted_benefits[0].benefit_id is not a non-empty string",
+    ],
+    "a meter balance that is text": [
+      {
+        ...state,
+        active_meters: [{ meter_id: "m", consumed_units: 1, credited_units: 2, balance: "1" }],
+      },
+      "data.active_meters[0].balance is not a number",
+    ],
+    "a subscription that is not an object": [
+      { ...state, active_subscriptions: ["sub_1"] },
+      "data.active_subscriptions[0] is not an object",
+    ],
+  };
+  for (const [name, [data, message]] of Object.entries(cases)) {
+    await test.step(name, () => {
+      assert.throws(
+        () =>
+          toWebhookDelivery("msg", {
+            type: "customer.state_changed",
+            timestamp: T2,
+            api_version: "2026-10",
+            data,
+          }),
+        (error: Error) => error instanceof InvalidEventError && error.message === message,
       );
     });
   }

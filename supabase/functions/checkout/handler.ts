@@ -1,20 +1,26 @@
 /**
- * The `checkout` function: creates a Polar checkout for the signed-in caller, linked to them by
- * their verified user id, and answers its URL.
+ * The `checkout` function: finds or creates the signed-in caller's Polar customer by external id,
+ * links it, creates a Polar checkout for that customer only, and answers its URL.
  *
  * @module
  */
 import { errors, type models } from "@polar-sh/sdk/2026-10";
 import { createCheckouts } from "@polar-sh/sdk/2026-10/services/checkouts";
-import type { VerifiedUser } from "../_shared/auth.ts";
 import { readJsonObject } from "../_shared/body.ts";
 import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
-import type { UserFunctionConfig } from "../_shared/config.ts";
+import type { CheckoutFunctionConfig, UserFunctionConfig } from "../_shared/config.ts";
+import {
+  createCustomerResolver,
+  createPolarCustomerApi,
+  linkPolarCustomer,
+} from "../_shared/customer_link.ts";
 import { createCors } from "../_shared/cors.ts";
 import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
 import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
 import type { RequestLogger } from "../_shared/log.ts";
 import { createPolarClient, validationDetails } from "../_shared/polar.ts";
+import { createServerClient } from "../_shared/supabase.ts";
+import type { VerifiedUser } from "../_shared/auth.ts";
 import { type CheckoutRequest, createCheckoutRequestReader } from "./request.ts";
 
 /** The body of Polar's `POST /v1/checkouts/`. */
@@ -29,12 +35,14 @@ export interface CreatedCheckout {
 }
 
 /** What the checkout handler depends on; tests pass their own. */
-export interface CheckoutDependencies extends CallerAccess {
+export interface CheckoutDependencies extends Pick<CallerAccess, "verifyUser"> {
   /** Site URL, allowed origins and allowed products. */
   config: Pick<
     UserFunctionConfig,
     "siteUrl" | "allowedOrigins" | "restrictCorsOrigins" | "productIds"
   >;
+  /** The caller's Polar customer id, found or created by external id and linked (see `customer_link.ts`). */
+  resolveCustomerId: (user: VerifiedUser) => Promise<string>;
   /** Creates a Polar checkout. */
   createCheckout: (body: CheckoutCreate) => Promise<CreatedCheckout>;
   /** Where the per-request log line goes. */
@@ -78,7 +86,7 @@ export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
   }, async (request) => {
     const user = await deps.verifyUser(request);
     const checkoutRequest = readRequest(await readJsonObject(request));
-    const customerId = await deps.readCustomerId(user);
+    const customerId = await deps.resolveCustomerId(user);
     let checkout: CreatedCheckout;
     try {
       checkout = await deps.createCheckout(checkoutBody(user, customerId, checkoutRequest));
@@ -91,21 +99,27 @@ export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
 }
 
 /**
- * The production dependencies: the caller's access (one anon-key Supabase client) and one Polar
- * client, made once per instance.
+ * The production dependencies: the caller's verification, one Polar client, and one secret-key
+ * Supabase client for the link write, made once per instance.
  *
  * @param config the validated configuration
  * @returns dependencies for {@linkcode createCheckoutHandler}
  * @example
  * ```ts
- * createCheckoutHandler(createCheckoutDependencies(loadUserFunctionConfig((name) => Deno.env.get(name))));
+ * createCheckoutHandler(createCheckoutDependencies(loadCheckoutFunctionConfig((name) => Deno.env.get(name))));
  * ```
  */
-export function createCheckoutDependencies(config: UserFunctionConfig): CheckoutDependencies {
-  const create = createCheckouts(createPolarClient(config.polar));
+export function createCheckoutDependencies(config: CheckoutFunctionConfig): CheckoutDependencies {
+  const polar = createPolarClient(config.polar);
+  const create = createCheckouts(polar);
+  const admin = createServerClient(config.supabaseUrl, config.supabaseSecretKey);
   return {
     config,
-    ...createCallerAccess(config),
+    verifyUser: createCallerAccess(config).verifyUser,
+    resolveCustomerId: createCustomerResolver({
+      polar: createPolarCustomerApi(polar),
+      link: (userId, customer) => linkPolarCustomer(admin, userId, customer),
+    }),
     createCheckout: async (body) => {
       const { id, url } = await create(body);
       return { id, url };
@@ -114,26 +128,23 @@ export function createCheckoutDependencies(config: UserFunctionConfig): Checkout
 }
 
 /**
- * Who the customer is comes from the verified token and the database only. A returning customer
- * (one the webhooks already linked) is named by `customer_id`, so Polar does not make a second
- * customer; a new one by `external_customer_id`, which Polar copies onto the customer it creates,
- * and which the webhooks read back to link it to the user. `metadata.user_id` lands on the
- * subscription and order, as a second link for the webhooks.
+ * Who the customer is comes from the verified token and Polar only: the customer whose
+ * `external_id` is the user's id, named by `customer_id`, so Polar locks the checkout to it and
+ * the buyer cannot switch customers by editing the email. `metadata.user_id` lands on the
+ * subscription and order; it links nothing, but a webhook whose `metadata.user_id` disagrees
+ * with the customer's `external_id` is recorded as an identity conflict.
  */
 function checkoutBody(
   user: VerifiedUser,
-  customerId: string | null,
+  customerId: string,
   request: CheckoutRequest,
 ): CheckoutCreate {
-  const customer = customerId
-    ? { customer_id: customerId }
-    : { external_customer_id: user.id, ...(user.email && { customer_email: user.email }) };
   return {
     products: request.products,
     success_url: request.successUrl,
     ...(request.returnUrl && { return_url: request.returnUrl }),
     metadata: { user_id: user.id },
-    ...customer,
+    customer_id: customerId,
   };
 }
 

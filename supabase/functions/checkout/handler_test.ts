@@ -1,9 +1,18 @@
 import assert from "node:assert/strict";
 import { errors } from "@polar-sh/sdk/2026-10";
 import { createCallerAccess } from "../_shared/caller.ts";
+import {
+  createCustomerResolver,
+  createPolarCustomerApi,
+  EMAIL_REQUIRED_MESSAGE,
+  EMAIL_TAKEN_MESSAGE,
+  linkPolarCustomer,
+} from "../_shared/customer_link.ts";
 import type { RequestLog } from "../_shared/log.ts";
-import { createServerClient, readCustomerId } from "../_shared/supabase.ts";
+import { createPolarClient } from "../_shared/polar.ts";
+import { createServerClient } from "../_shared/supabase.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
+import { startFakePolar } from "../tests/support/fake_polar.ts";
 import { refusedAuthorizations } from "../tests/support/refused_tokens.ts";
 import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";
 import { userClaims } from "../tests/support/keys.ts";
@@ -25,11 +34,20 @@ interface SetupOptions {
   restrictCors?: boolean;
 }
 
-/** A checkout handler wired to real auth verification and RLS reads, with Polar replaced. */
+/**
+ * A checkout handler wired to real auth verification, the real link write and the SDK's customer
+ * calls against the loopback Polar fake; the checkout itself is captured.
+ */
 async function setup(options: SetupOptions = {}) {
   const stand = await createTestSupabase();
+  const polar = await startFakePolar();
   const { db, keys, anonKey, upstream } = stand;
-  const supabase = createServerClient(stand.url, anonKey, { fetch: stand.fetch });
+  const admin = createServerClient(stand.url, stand.serviceRoleKey, { fetch: stand.fetch });
+  const polarClient = createPolarClient({
+    accessToken: "polar_oat_test",
+    server: "sandbox",
+    apiUrl: polar.url,
+  });
   const polarCalls: CheckoutCreate[] = [];
   const logs: RequestLog[] = [];
   const handler = createCheckoutHandler({
@@ -48,7 +66,10 @@ async function setup(options: SetupOptions = {}) {
       },
       { fetch: stand.fetch },
     ).verifyUser,
-    readCustomerId: (user) => readCustomerId(supabase, user),
+    resolveCustomerId: createCustomerResolver({
+      polar: createPolarCustomerApi(polarClient),
+      link: (userId, customer) => linkPolarCustomer(admin, userId, customer),
+    }),
     createCheckout: (body) => {
       // A deep copy, so a later change to the body by the handler would not go unnoticed.
       polarCalls.push(structuredClone(body));
@@ -61,8 +82,15 @@ async function setup(options: SetupOptions = {}) {
   const email = "ada@example.com";
   const userId = await insertUser(db, email);
   const token = await stand.userToken(userId, email);
+  const linkedCustomerId = async (user = userId) =>
+    (await db.query<{ polar_customer_id: string | null }>(
+      "select polar_customer_id from public.user_subscriptions where user_id = $1",
+      [user],
+    ))[0]?.polar_customer_id;
   return {
     stand,
+    polar,
+    linkedCustomerId,
     db,
     keys,
     anonKey,
@@ -73,7 +101,10 @@ async function setup(options: SetupOptions = {}) {
     polarCalls,
     logs,
     upstream,
-    [Symbol.asyncDispose]: () => stand[Symbol.asyncDispose](),
+    [Symbol.asyncDispose]: async () => {
+      await polar[Symbol.asyncDispose]();
+      await stand[Symbol.asyncDispose]();
+    },
   };
 }
 
@@ -107,17 +138,24 @@ function polarValidationError(loc: (string | number)[], msg: string, input?: unk
   });
 }
 
-Deno.test("checkout handler answers 200 with the checkout's url and id for a product_id", async () => {
+Deno.test("checkout handler creates the caller's Polar customer by external id, links it, then checks out by customer_id", async () => {
   await using t = await setup();
   const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
   await assertJson(response, 200, { url: CHECKOUT_URL, id: CHECKOUT_ID });
+  const [customer] = t.polar.customers.values();
+  assert.equal(customer.external_id, t.userId);
+  assert.equal(customer.email, t.email);
+  assert.deepEqual(t.polar.requests.map((r) => r.route), [
+    `GET /v1/customers/external/${t.userId}`,
+    "POST /v1/customers/",
+  ]);
   assert.deepEqual(t.polarCalls, [{
     products: [PRO],
     success_url: DEFAULT_SUCCESS_URL,
     metadata: { user_id: t.userId },
-    external_customer_id: t.userId,
-    customer_email: t.email,
+    customer_id: customer.id,
   }]);
+  assert.equal(await t.linkedCustomerId(), customer.id, "the portal works before any webhook");
 });
 
 Deno.test("checkout handler offers every product of a products list, in order", async () => {
@@ -129,29 +167,44 @@ Deno.test("checkout handler offers every product of a products list, in order", 
   assert.deepEqual(t.polarCalls.map((call) => call.products), [[TEAM, PRO]]);
 });
 
-Deno.test("checkout handler names a returning customer by customer_id only", async () => {
+Deno.test("checkout handler uses the customer Polar already has for the user, without creating one", async () => {
   await using t = await setup();
-  const customerId = crypto.randomUUID();
-  await linkCustomer(t.db, t.userId, customerId);
-  const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
-  await assertJson(response, 200, { url: CHECKOUT_URL, id: CHECKOUT_ID });
-  assert.deepEqual(t.polarCalls, [{
-    products: [PRO],
-    success_url: DEFAULT_SUCCESS_URL,
-    metadata: { user_id: t.userId },
-    customer_id: customerId,
-  }]);
-});
-
-Deno.test("checkout handler treats a row without polar_customer_id as a new customer", async () => {
-  await using t = await setup();
-  await t.db.query("insert into public.user_subscriptions (user_id) values ($1)", [t.userId]);
+  const customer = t.polar.addCustomer({ externalId: t.userId, email: t.email });
   await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
-  assert.equal(t.polarCalls[0].external_customer_id, t.userId);
-  assert.equal(t.polarCalls[0].customer_id, undefined);
+  await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  assert.ok(!t.polar.requests.some((r) => r.route === "POST /v1/customers/"));
+  assert.deepEqual(t.polarCalls.map((call) => call.customer_id), [customer.id, customer.id]);
+  assert.equal(await t.linkedCustomerId(), customer.id);
 });
 
-Deno.test("checkout handler leaves customer_email out when the token has no email", async () => {
+Deno.test("checkout handler replaces a stored link to a customer that is not the user's", async () => {
+  await using t = await setup();
+  // A link an older version made from metadata.user_id, to a customer with another external id.
+  const foreign = t.polar.addCustomer({ externalId: crypto.randomUUID() });
+  await linkCustomer(t.db, t.userId, foreign.id);
+  await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  const own = [...t.polar.customers.values()].find((c) => c.external_id === t.userId);
+  assert.ok(own);
+  assert.equal(t.polarCalls[0].customer_id, own.id);
+  assert.equal(await t.linkedCustomerId(), own.id);
+});
+
+Deno.test("checkout handler answers 409 and links nothing when another customer has the email", async () => {
+  await using t = await setup();
+  const holder = t.polar.addCustomer({ email: t.email.toUpperCase() });
+  const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  await assertJson(response, 409, { error: EMAIL_TAKEN_MESSAGE });
+  assert.equal(t.polarCalls.length, 0, "no checkout");
+  assert.equal(await t.linkedCustomerId(), undefined, "no link");
+  assert.equal(t.polar.customers.size, 1, "no customer created");
+  assert.equal(holder.external_id, null, "the other customer is untouched");
+  const [line] = t.logs;
+  assert.equal(line.status, 409);
+  assert.match(line.cause ?? "", new RegExp(holder.id), "the log names the other customer");
+  assert.ok(!JSON.stringify(t.logs).toLowerCase().includes(t.email), "never the email");
+});
+
+Deno.test("checkout handler answers 403 for a token without an email when a customer must be created", async () => {
   await using t = await setup();
   const phoneUser = await insertUser(t.db);
   const token = await t.keys.sign({
@@ -161,25 +214,27 @@ Deno.test("checkout handler leaves customer_email out when the token has no emai
   });
   await assertJson(
     await t.handler(checkoutRequest({ token, body: { product_id: PRO } })),
+    403,
+    { error: EMAIL_REQUIRED_MESSAGE },
+  );
+  assert.equal(t.polarCalls.length, 0);
+  assert.equal(t.polar.customers.size, 0);
+  await t.polar.addCustomer({ externalId: phoneUser });
+  await assertJson(
+    await t.handler(checkoutRequest({ token, body: { product_id: PRO } })),
     200,
     { url: CHECKOUT_URL, id: CHECKOUT_ID },
   );
-  assert.deepEqual(t.polarCalls, [{
-    products: [PRO],
-    success_url: DEFAULT_SUCCESS_URL,
-    metadata: { user_id: phoneUser },
-    external_customer_id: phoneUser,
-  }]);
 });
 
 Deno.test("checkout handler ignores a body that tries to set another user's id, email or customer", async (test) => {
   await using t = await setup();
   const victim = await insertUser(t.db, "victim@example.com");
-  const victimCustomer = crypto.randomUUID();
-  await linkCustomer(t.db, victim, victimCustomer);
+  const victimCustomer = t.polar.addCustomer({ externalId: victim, email: "victim@example.com" });
+  await linkCustomer(t.db, victim, victimCustomer.id);
   const hostile = {
     external_customer_id: victim,
-    customer_id: victimCustomer,
+    customer_id: victimCustomer.id,
     customer_email: "victim@example.com",
     customer_external_id: victim,
     metadata: { user_id: victim },
@@ -194,21 +249,17 @@ Deno.test("checkout handler ignores a body that tries to set another user's id, 
     await assertJson(response, 200, { url: CHECKOUT_URL, id: CHECKOUT_ID });
     return t.polarCalls[0];
   };
-  await test.step("a new customer", async () => {
-    const honest = await send({ product_id: PRO });
-    assert.deepEqual(await send({ product_id: PRO, ...hostile }), honest);
-    assert.equal(honest.external_customer_id, t.userId);
-    assert.equal(honest.customer_email, t.email);
+  await test.step("the first checkout", async () => {
+    assert.deepEqual(await send({ product_id: PRO, ...hostile }), await send({ product_id: PRO }));
   });
   await test.step("a returning customer", async () => {
-    const ownCustomer = crypto.randomUUID();
-    await linkCustomer(t.db, t.userId, ownCustomer);
     const honest = await send({ products: [PRO] });
     assert.deepEqual(await send({ products: [PRO], ...hostile }), honest);
-    assert.equal(honest.customer_id, ownCustomer);
+    assert.notEqual(honest.customer_id, victimCustomer.id);
   });
-  const sent = JSON.stringify(t.polarCalls);
-  assert.ok(!sent.includes(victim) && !sent.includes("victim@"), "nothing of the victim's is sent");
+  const sent = JSON.stringify([t.polarCalls, t.polar.requests.map((r) => r.body)]);
+  assert.ok(!sent.includes(victim) && !sent.includes("victim@"), "nothing of the victim is sent");
+  assert.equal(await t.linkedCustomerId(victim), victimCustomer.id, "the victim keeps their link");
 });
 
 Deno.test("checkout handler passes allowed success_url and return_url to Polar", async (test) => {
@@ -417,16 +468,18 @@ Deno.test("checkout handler answers 500 without the cause when Polar fails other
   }
 });
 
-Deno.test("checkout handler answers 500 when the database read fails", async () => {
+Deno.test("checkout handler answers 500 and checks nothing out when the link cannot be written", async () => {
   await using t = await setup();
-  await t.db.exec("revoke select on public.user_subscriptions from authenticated");
+  await t.db.exec(
+    "revoke execute on function public.link_polar_customer(uuid, text, text, timestamptz, boolean) from service_role",
+  );
   await assertJson(
     await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } })),
     500,
     { error: "Something went wrong" },
   );
-  assert.match(t.logs[0].cause ?? "", /permission denied/);
-  assert.equal(t.polarCalls.length, 0, "no checkout without knowing the customer");
+  assert.match(t.logs[0].cause ?? "", /42501: permission denied/, "the code and message logged");
+  assert.equal(t.polarCalls.length, 0, "no checkout without a linked customer");
 });
 
 Deno.test("checkout handler's warm path makes one database round trip and none to Auth", async () => {
@@ -435,7 +488,7 @@ Deno.test("checkout handler's warm path makes one database round trip and none t
   t.upstream.length = 0;
   const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
   assert.equal(response.status, 200);
-  assert.deepEqual(t.upstream, ["/rest/v1/user_subscriptions"]);
+  assert.deepEqual(t.upstream, ["/rest/v1/rpc/link_polar_customer"]);
   assert.equal(t.polarCalls.length, 2);
 });
 

@@ -26,6 +26,24 @@ export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;
 /** The headers the signature covers; only these are handed to the verifier. */
 const WEBHOOK_HEADERS = ["webhook-id", "webhook-timestamp", "webhook-signature"] as const;
 
+/**
+ * The longest value accepted for each signed header, checked before any HMAC. The verifier
+ * computes an HMAC of the whole body for each `v1,…` entry in `webhook-signature` and each
+ * encoding of the secret, so 7,500 entries with a 1 MiB body cost seconds of CPU. Polar sends one
+ * entry of 47 characters; Standard Webhooks allows a second during a key rotation.
+ */
+export const MAX_WEBHOOK_HEADER_LENGTH = {
+  "webhook-id": 256,
+  "webhook-timestamp": 20,
+  "webhook-signature": 256,
+} as const satisfies Record<typeof WEBHOOK_HEADERS[number], number>;
+
+/** Most space-separated signatures accepted in `webhook-signature`. */
+export const MAX_WEBHOOK_SIGNATURES = 2;
+
+/** What the log warns about when an event's metadata.user_id disagrees with its customer. */
+const IDENTITY_CONFLICT = "identity conflict";
+
 /** What the webhook handler depends on; tests pass their own. */
 export interface PolarWebhookDependencies {
   /** The endpoint's signing secret (`whsec_…`). */
@@ -39,9 +57,12 @@ export interface PolarWebhookDependencies {
 }
 
 /**
- * Makes the webhook handler: `POST` only; 413 over 1 MiB, 403 `Invalid signature`, 400 for a
- * verified body that is not a valid event, 200 when the event was applied (or was stale or a
+ * Makes the webhook handler: `POST` only; 403 `Invalid signature` for signed headers over their
+ * limits (before reading the body) or a signature that does not verify, 413 over 1 MiB, 400 for
+ * a verified body that is not a valid event, 200 when the event was applied (or was stale or a
  * redelivery), 202 when it was recorded without effect (an unused type, or no matching user).
+ * An identity conflict (the subscription's `metadata.user_id` is not the customer's
+ * `external_id`) is logged as a warning.
  *
  * @param deps the secret and the database write
  * @returns the handler
@@ -61,9 +82,10 @@ export function createPolarWebhookHandler(deps: PolarWebhookDependencies): Handl
     cors: () => ({}),
     log: deps.log,
     now: deps.now,
-  }, async (request, { detail }) => {
-    const body = await readBodyText(request, MAX_WEBHOOK_BODY_BYTES);
+  }, async (request, context) => {
+    const { detail } = context;
     const headers = webhookHeadersOf(request);
+    const body = await readBodyText(request, MAX_WEBHOOK_BODY_BYTES);
     const event = await verify(body, headers, webhookSecret);
     let delivery: WebhookDelivery;
     try {
@@ -77,6 +99,10 @@ export function createPolarWebhookHandler(deps: PolarWebhookDependencies): Handl
     const result = await deps.applyDelivery(delivery);
     detail.webhook_outcome = result.outcome;
     if (result.reason) detail.reason = result.reason;
+    if (result.reason === IDENTITY_CONFLICT) {
+      context.warning =
+        `Polar customer ${delivery.change?.customer_id}: the subscription's metadata.user_id is not the customer's external_id; nothing linked`;
+    }
     const recordedWithoutEffect = result.outcome === "ignored" || result.outcome === "skipped";
     return jsonResponse(result, recordedWithoutEffect ? STATUS.Accepted : STATUS.OK);
   });
@@ -141,9 +167,7 @@ async function verify(
     return await webhooks.validateEvent(body, headers, secret);
   } catch (error) {
     // Checked first: verification errors are also PolarWebhookErrors.
-    if (error instanceof webhooks.PolarWebhookVerificationError) {
-      throw new HttpError(STATUS.Forbidden, "Invalid signature", { cause: error });
-    }
+    if (error instanceof webhooks.PolarWebhookVerificationError) throw invalidSignature(error);
     // The signature held, but the type is one this SDK does not know: a newer Polar event,
     // recorded like any other type we do not use. Without a type it is not an event at all.
     if (error instanceof webhooks.PolarWebhookUnknownTypeError) {
@@ -155,13 +179,24 @@ async function verify(
   }
 }
 
+/** The signed headers, refused with 403 when one is over its limit, before any HMAC. */
 function webhookHeadersOf(request: Request): Record<typeof WEBHOOK_HEADERS[number], string> {
   const headers: Record<string, string> = {};
   for (const name of WEBHOOK_HEADERS) {
     const value = request.headers.get(name);
-    if (value !== null) headers[name] = value;
+    if (value === null) continue;
+    if (value.length > MAX_WEBHOOK_HEADER_LENGTH[name]) throw invalidSignature(`${name} too long`);
+    headers[name] = value;
+  }
+  const signatures = headers["webhook-signature"]?.split(" ").filter(Boolean).length ?? 0;
+  if (signatures > MAX_WEBHOOK_SIGNATURES) {
+    throw invalidSignature(`webhook-signature has ${signatures} entries`);
   }
   return headers as Record<typeof WEBHOOK_HEADERS[number], string>;
+}
+
+function invalidSignature(cause: unknown): HttpError {
+  return new HttpError(STATUS.Forbidden, "Invalid signature", { cause });
 }
 
 function invalidEvent(cause: Error): HttpError {

@@ -3,11 +3,13 @@ import type { models } from "@polar-sh/sdk/2026-10";
 import type { RequestLog } from "../_shared/log.ts";
 import { SUBSCRIPTION_EVENT_TYPES } from "../_shared/polar_webhooks.ts";
 import { createServerClient } from "../_shared/supabase.ts";
-import { insertUser } from "../tests/support/database.ts";
+import { insertUser, linkCustomer } from "../tests/support/database.ts";
+import { benefitGrantModel, customerStateModel } from "../../../local/polar_models.ts";
 import {
   createClock,
   customerEvent,
   customerFixture,
+  customerStateEvent,
   type PolarEvent,
   subscriptionEvent,
   subscriptionFixture,
@@ -205,6 +207,44 @@ Deno.test("polar-webhooks answers 403 and writes nothing for a bad signature", a
   });
   assert.deepEqual(await t.deliveries(), []);
   assert.equal(await t.row(), undefined);
+});
+
+Deno.test("polar-webhooks refuses over-long signed headers with 403 before verifying", async (test) => {
+  await using t = await setup();
+  const body = JSON.stringify({
+    ...subscriptionEvent("subscription.active", t.subscription({ status: "active" })),
+    pad: "x".repeat(1000 * 1024),
+  });
+  const good = await signWebhook(body, t.secret);
+  const entry = good["webhook-signature"];
+  const cases: Record<string, [Record<string, string>, RegExp]> = {
+    "7,500 signatures": [
+      { ...good, "webhook-signature": Array(7500).fill(entry).join(" ") },
+      /webhook-signature too long/,
+    ],
+    "three short signatures": [
+      { ...good, "webhook-signature": ["v1,a", "v1,b", entry].join(" ") },
+      /webhook-signature has 3 entries/,
+    ],
+    "a long webhook-id": [{ ...good, "webhook-id": "m".repeat(257) }, /webhook-id too long/],
+    "a long webhook-timestamp": [
+      { ...good, "webhook-timestamp": "1".repeat(21) },
+      /webhook-timestamp too long/,
+    ],
+  };
+  for (const [name, [headers, cause]] of Object.entries(cases)) {
+    await test.step(name, async () => {
+      t.logs.length = 0;
+      await assertJson(await t.handler(webhookRequest(body, headers)), 403, {
+        error: "Invalid signature",
+      });
+      assert.match(t.logs[0].cause ?? "", cause, "refused by the bounds, not by the verifier");
+    });
+  }
+  await test.step("two signatures, as during a key rotation, still verify", async () => {
+    const rotated = { ...good, "webhook-signature": `v1,${btoa("old key")} ${entry}` };
+    assert.equal((await t.handler(webhookRequest(body, rotated))).status, 200);
+  });
 });
 
 Deno.test("polar-webhooks answers 400 and writes nothing for a signed body that is not a valid event", async (test) => {
@@ -553,12 +593,18 @@ Deno.test("polar-webhooks never lets an ended subscription replace a live one", 
   const current = t.subscription({ status: "active" });
   const oldEnded = next(old, t.clock.next(), { status: "canceled", ended_at: t.clock.next() });
   await t.send(subscriptionEvent("subscription.active", current));
+  // The old subscription's own row records its end; the summary keeps the live one.
   await assertJson(await t.send(subscriptionEvent("subscription.revoked", oldEnded)), 200, {
-    outcome: "stale",
+    outcome: "applied",
   });
   const row = await t.row();
   assert.equal(row.polar_subscription_id, current.id);
   assert.equal(row.status, "active");
+  const [own] = await t.db.query<{ status: string }>(
+    "select status from public.polar_subscriptions where id = $1",
+    [old.id],
+  );
+  assert.equal(own.status, "canceled");
   await assertNewSubscriptionReplacesEnded(t, oldEnded);
 });
 
@@ -578,6 +624,107 @@ async function assertNewSubscriptionReplacesEnded(
   const row = await t.row(user);
   assert.equal(row.polar_subscription_id, renewed.id);
   assert.equal(row.status, "active");
+}
+
+// ----- Several subscriptions and Customer State ----------------------------------------------
+
+Deno.test("polar-webhooks keeps every subscription; the summary shows a live one while there is one", async () => {
+  await using t = await setup();
+  const first = t.subscription({ status: "active" });
+  const second = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.active", first));
+  await t.send(subscriptionEvent("subscription.active", second));
+  const secondEnded = next(second, t.clock.next(), {
+    status: "canceled",
+    ended_at: t.clock.next(),
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.revoked", secondEnded)), 200, {
+    outcome: "applied",
+  });
+  const stored = await t.db.query<{ id: string; status: string }>(
+    "select id, status from public.polar_subscriptions where user_id = $1 order by status",
+    [t.userId],
+  );
+  assert.deepEqual(
+    stored,
+    [{ id: first.id, status: "active" }, { id: second.id, status: "canceled" }],
+  );
+  const row = await t.row();
+  assert.equal(row.polar_subscription_id, first.id, "the live one, not the one that just ended");
+  assert.equal(row.status, "active");
+});
+
+Deno.test("polar-webhooks applies a Customer State: grants and meters replaced, older snapshots stale", async () => {
+  await using t = await setup();
+  const active = t.subscription({ status: "active" });
+  const grants = (...keys: string[]) =>
+    keys.map((key) => benefitGrantModel({ benefit_id: `b-${key}`, benefit_metadata: { key } }));
+  const meter = (balance: number) => ({
+    id: crypto.randomUUID(),
+    created_at: t.clock.next(),
+    modified_at: null,
+    meter_id: "meter_ai",
+    consumed_units: 100 - balance,
+    credited_units: 100,
+    balance,
+  });
+  const older = customerStateEvent(
+    customerStateModel(t.customer, { subscriptions: [active], grants: grants("basic") }),
+    t.clock.next(),
+  );
+  const newer = customerStateEvent(
+    customerStateModel(t.customer, {
+      subscriptions: [active],
+      grants: grants("pro", "beta"),
+      meters: [meter(40)],
+    }),
+    t.clock.next(),
+  );
+  await assertJson(await t.send(newer), 200, { outcome: "applied" });
+  await assertJson(await t.send(older), 200, { outcome: "stale" });
+  const keys = await t.db.query<{ key: string }>(
+    "select benefit_metadata ->> 'key' as key from public.polar_benefit_grants where user_id = $1 order by 1",
+    [t.userId],
+  );
+  assert.deepEqual(keys.map((k) => k.key), ["beta", "pro"]);
+  const meters = await t.db.query<{ meter_id: string; balance: string }>(
+    "select meter_id, balance::text from public.polar_meters where user_id = $1",
+    [t.userId],
+  );
+  assert.deepEqual(meters, [{ meter_id: "meter_ai", balance: "40" }]);
+  assert.equal((await t.row()).status, "active", "a subscription listed by the snapshot");
+});
+
+Deno.test("polar-webhooks: an older snapshot cannot end a subscription that started after it", async () => {
+  await using t = await setup();
+  const before = customerStateEvent(customerStateModel(t.customer), t.clock.next());
+  const started = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.active", started));
+  await assertJson(await t.send(before), 200, { outcome: "applied" });
+  assert.equal(await hasActiveSubscription(t), true);
+  assert.equal((await t.row()).status, "active");
+});
+
+Deno.test("polar-webhooks: a newer snapshot ends a subscription whose ending events were lost", async () => {
+  await using t = await setup();
+  const lost = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.active", lost));
+  await t.send(customerStateEvent(customerStateModel(t.customer), t.clock.next()));
+  assert.equal(await hasActiveSubscription(t), false);
+  const renewed = t.subscription({ status: "active" });
+  await t.send(subscriptionEvent("subscription.created", renewed));
+  assert.equal(await hasActiveSubscription(t), true, "a subscription newer than the snapshot");
+  assert.equal((await t.row()).polar_subscription_id, renewed.id);
+});
+
+/** `public.has_active_subscription()` as the test's user. */
+async function hasActiveSubscription(t: Awaited<ReturnType<typeof setup>>): Promise<boolean> {
+  const [row] = await t.db.query<{ active: boolean }>(
+    "select public.has_active_subscription() as active",
+    [],
+    { role: "authenticated", claims: { sub: t.userId, role: "authenticated" } },
+  );
+  return row.active;
 }
 
 // ----- Customers and linking ----------------------------------------------------------------
@@ -668,7 +815,7 @@ Deno.test("polar-webhooks keeps customer and subscription clocks apart", async (
   assert.equal(row.polar_customer_modified_at?.toISOString(), later);
 });
 
-Deno.test("polar-webhooks falls back to the subscription's metadata.user_id", async () => {
+Deno.test("polar-webhooks never links by metadata.user_id alone", async () => {
   await using t = await setup();
   const anonymous = customerFixture();
   const subscription = subscriptionFixture(anonymous, {
@@ -676,13 +823,34 @@ Deno.test("polar-webhooks falls back to the subscription's metadata.user_id", as
     modified_at: t.clock.next(),
     metadata: { user_id: t.userId },
   });
-  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 200, {
-    outcome: "applied",
+  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 202, {
+    outcome: "skipped",
+    reason: "customer has no external_id",
   });
-  assert.equal((await t.row()).polar_customer_id, anonymous.id);
-  // Later events about that customer find the user through the link.
-  const edited = { ...anonymous, modified_at: t.clock.next(), email: "new@example.com" };
-  await assertJson(await t.send(customerEvent("customer.updated", edited)), 200, {
+  assert.equal(await t.row(), undefined);
+});
+
+Deno.test("polar-webhooks skips an identity conflict and logs a warning", async () => {
+  await using t = await setup();
+  // Attack story 1: the victim's customer (external_id = victim), reached through a checkout
+  // whose metadata names the attacker.
+  const attacker = await insertUser(t.db);
+  const subscription = t.subscription({ status: "active", metadata: { user_id: attacker } });
+  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 202, {
+    outcome: "skipped",
+    reason: "identity conflict",
+  });
+  assert.equal(await t.row(attacker), undefined, "the attacker's row gets nothing");
+  assert.equal(await t.row(), undefined, "nor is the conflicting event applied to the victim");
+  const [line] = t.logs;
+  assert.match(line.warning ?? "", new RegExp(`Polar customer ${t.customer.id}: .*external_id`));
+  assert.equal(line.status, 202);
+  // A metadata.user_id that differs from external_id only in case names the same user.
+  const sameUser = t.subscription({
+    status: "active",
+    metadata: { user_id: t.userId.toUpperCase() },
+  });
+  await assertJson(await t.send(subscriptionEvent("subscription.active", sameUser)), 200, {
     outcome: "applied",
   });
 });
@@ -695,17 +863,17 @@ Deno.test("polar-webhooks answers 202 and records the reason for a customer with
         "subscription.created",
         subscriptionFixture(customerFixture(), { status: "active" }),
       ),
-      "customer has no external_id and no metadata.user_id",
+      "customer has no external_id",
     ],
     "an external_id that is no user": [
       customerEvent("customer.created", customerFixture({ externalId: crypto.randomUUID() })),
-      "no user matches external_id or metadata.user_id",
+      "no user matches external_id",
     ],
     "an external_id that is not a UUID": [
       customerEvent("customer.updated", customerFixture({ externalId: "user_42" })),
-      "no user matches external_id or metadata.user_id",
+      "no user matches external_id",
     ],
-    "a metadata.user_id that is no user": [
+    "no external_id and a metadata.user_id that is no user": [
       subscriptionEvent(
         "subscription.active",
         subscriptionFixture(customerFixture(), {
@@ -713,7 +881,7 @@ Deno.test("polar-webhooks answers 202 and records the reason for a customer with
           metadata: { user_id: crypto.randomUUID() },
         }),
       ),
-      "no user matches external_id or metadata.user_id",
+      "customer has no external_id",
     ],
   };
   for (const [name, [event, reason]] of Object.entries(cases)) {
@@ -739,20 +907,18 @@ Deno.test("polar-webhooks answers 202 and records the reason for a customer with
   });
 });
 
-Deno.test("polar-webhooks skips a customer already linked to another user", async () => {
+Deno.test("polar-webhooks skips a customer that another user's row holds", async () => {
   await using t = await setup();
-  await t.send(customerEvent("customer.created", t.customer));
+  // A link an older version made from metadata.user_id.
   const other = await insertUser(t.db);
-  const subscription = subscriptionFixture(
-    { ...t.customer, external_id: null },
-    { status: "active", metadata: { user_id: other }, modified_at: t.clock.next() },
+  await linkCustomer(t.db, other, t.customer.id);
+  await assertJson(
+    await t.send(subscriptionEvent("subscription.created", t.subscription({ status: "active" }))),
+    202,
+    { outcome: "skipped", reason: "customer is linked to another user" },
   );
-  await assertJson(await t.send(subscriptionEvent("subscription.created", subscription)), 202, {
-    outcome: "skipped",
-    reason: "customer is linked to another user",
-  });
-  assert.equal(await t.row(other), undefined);
-  assert.equal((await t.row()).polar_subscription_id, null);
+  assert.equal(await t.row(), undefined);
+  assert.equal((await t.row(other)).polar_subscription_id, null);
 });
 
 // ----- Failures ----------------------------------------------------------------------------

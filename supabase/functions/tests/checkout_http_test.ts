@@ -3,7 +3,8 @@
  * loopback stand-ins of Supabase (JWKS, PostgREST on PGlite) and Polar.
  */
 import assert from "node:assert/strict";
-import { insertUser, linkCustomer } from "./support/database.ts";
+import { EMAIL_TAKEN_MESSAGE } from "../_shared/customer_link.ts";
+import { insertUser } from "./support/database.ts";
 import { startFakePolar } from "./support/fake_polar.ts";
 import { startFunction } from "./support/loopback.ts";
 import { createTestSupabase } from "./support/supabase_stand_in.ts";
@@ -64,7 +65,7 @@ function invoke(url: string, token: string | undefined, body?: unknown, init: Re
   });
 }
 
-Deno.test("checkout over HTTP creates a Polar checkout linked to the signed-in user", async () => {
+Deno.test("checkout over HTTP creates the user's Polar customer, then a checkout locked to it", async () => {
   await using t = await setup();
   const response = await invoke(t.checkout.url, t.token, {
     product_id: PRO,
@@ -79,25 +80,33 @@ Deno.test("checkout over HTTP creates a Polar checkout linked to the signed-in u
   assert.deepEqual(Object.keys(answer).sort(), ["id", "url"]);
   assert.match(answer.url, /^https:\/\/sandbox\.polar\.sh\/checkout\/polar_c_[0-9a-f]{32}$/);
 
-  assert.equal(t.polar.requests.length, 1);
-  const [call] = t.polar.requests;
+  const [lookup, create, call] = t.polar.requests;
+  assert.equal(lookup.route, `GET /v1/customers/external/${t.userId}`);
+  assert.equal(create.route, "POST /v1/customers/");
+  assert.deepEqual(create.body, { external_id: t.userId, email: t.email });
   assert.equal(call.route, "POST /v1/checkouts/");
-  assert.equal(call.headers.get("Authorization"), `Bearer ${POLAR_TOKEN}`);
-  assert.equal(call.headers.get("Polar-Version"), "2026-10");
+  for (const { headers } of t.polar.requests) {
+    assert.equal(headers.get("Authorization"), `Bearer ${POLAR_TOKEN}`);
+    assert.equal(headers.get("Polar-Version"), "2026-10");
+  }
   assert.match(call.headers.get("Content-Type") ?? "", /^application\/json/);
+  const [customer] = t.polar.customers.values();
   assert.deepEqual(call.body, {
     products: [PRO],
     success_url: `${SITE_URL}/?checkout_id={CHECKOUT_ID}`,
     metadata: { user_id: t.userId },
-    external_customer_id: t.userId,
-    customer_email: t.email,
+    customer_id: customer.id,
   });
+  const [row] = await t.db.query<{ polar_customer_id: string }>(
+    "select polar_customer_id from public.user_subscriptions where user_id = $1",
+    [t.userId],
+  );
+  assert.equal(row.polar_customer_id, customer.id, "linked before any webhook");
 });
 
 Deno.test("checkout over HTTP names a returning customer by customer_id", async () => {
   await using t = await setup();
   const customer = t.polar.addCustomer({ externalId: t.userId, email: t.email });
-  await linkCustomer(t.db, t.userId, customer.id);
   const response = await invoke(t.checkout.url, t.token, {
     products: [TEAM, PRO],
     success_url: "/welcome",
@@ -107,7 +116,7 @@ Deno.test("checkout over HTTP names a returning customer by customer_id", async 
   const { id, url } = await response.json();
   assert.equal(typeof id, "string");
   assert.equal(typeof url, "string");
-  assert.deepEqual(t.polar.requests[0].body, {
+  assert.deepEqual(t.polar.requests.at(-1)?.body, {
     products: [TEAM, PRO],
     success_url: `${SITE_URL}/welcome?checkout_id={CHECKOUT_ID}`,
     return_url: `${SITE_URL}/pricing`,
@@ -116,7 +125,7 @@ Deno.test("checkout over HTTP names a returning customer by customer_id", async 
   });
 });
 
-Deno.test("checkout over HTTP makes two upstream round trips when warm", async () => {
+Deno.test("checkout over HTTP makes three upstream round trips when warm", async () => {
   await using t = await setup();
   await (await invoke(t.checkout.url, t.token, { product_id: PRO })).body?.cancel();
   t.upstream.length = 0;
@@ -124,8 +133,12 @@ Deno.test("checkout over HTTP makes two upstream round trips when warm", async (
   const response = await invoke(t.checkout.url, t.token, { product_id: PRO });
   assert.equal(response.status, 200);
   await response.body?.cancel();
-  assert.deepEqual(t.upstream, ["/rest/v1/user_subscriptions"], "one database read, no Auth call");
-  assert.equal(t.polar.requests.length, 1, "one Polar call");
+  assert.deepEqual(t.upstream, ["/rest/v1/rpc/link_polar_customer"], "one link, no Auth call");
+  assert.deepEqual(
+    t.polar.requests.map((r) => r.route.replace(t.userId, "{user}")),
+    ["GET /v1/customers/external/{user}", "POST /v1/checkouts/"],
+    "the customer by external id, then the checkout",
+  );
 });
 
 Deno.test("checkout over HTTP answers the contract's errors with CORS headers", async (test) => {
@@ -182,14 +195,13 @@ Deno.test("checkout over HTTP answers the contract's errors with CORS headers", 
   }
   assert.equal(t.polar.requests.length, 0, "nothing invalid reaches Polar");
 
-  await test.step("a customer Polar no longer knows", async () => {
-    await linkCustomer(t.db, t.userId, crypto.randomUUID());
+  await test.step("an email another Polar customer has", async () => {
+    t.polar.addCustomer({ email: t.email });
     const response = await invoke(t.checkout.url, t.token, { product_id: PRO });
-    assert.equal(response.status, 400);
+    assert.equal(response.status, 409);
     assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
-    assert.deepEqual(await response.json(), {
-      error: "Polar refused the checkout: customer_id: Customer does not exist",
-    });
+    assert.deepEqual(await response.json(), { error: EMAIL_TAKEN_MESSAGE });
+    assert.ok(!t.polar.requests.some((r) => r.route === "POST /v1/checkouts/"));
   });
 });
 

@@ -171,7 +171,7 @@ select is(
 select is(
   public.apply_polar_webhook('msg_5', 'customer.created', '2026-11-24T12:32:00Z',
     (select change from change_at where label = 'unknown user')),
-  '{"outcome": "skipped", "reason": "no user matches external_id or metadata.user_id"}'::jsonb,
+  '{"outcome": "skipped", "reason": "no user matches external_id"}'::jsonb,
   'a customer whose external_id is no user is skipped with the reason');
 
 select is(
@@ -214,7 +214,7 @@ select results_eq(
     ('msg_2', 'subscription.canceled', 'applied', null, '33333333-3333-4333-8333-333333333333'),
     ('msg_3', 'subscription.updated', 'stale', null, '33333333-3333-4333-8333-333333333333'),
     ('msg_4', 'order.paid', 'ignored', null, null),
-    ('msg_5', 'customer.created', 'skipped', 'no user matches external_id or metadata.user_id', null),
+    ('msg_5', 'customer.created', 'skipped', 'no user matches external_id', null),
     ('msg_6', 'customer.deleted', 'applied', null, '33333333-3333-4333-8333-333333333333'),
     ('msg_7', 'customer.updated', 'stale', null, '33333333-3333-4333-8333-333333333333')$$,
   'every delivery is recorded once, with its outcome, and nothing for refused calls');

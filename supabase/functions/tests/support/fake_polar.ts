@@ -5,6 +5,7 @@
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
+import { createPolarCustomerRoutes } from "../../../../local/polar_customers.ts";
 import { customerModel } from "../../../../local/polar_models.ts";
 import { serveOnLoopback } from "./loopback.ts";
 
@@ -28,11 +29,13 @@ export interface FakePolar extends AsyncDisposable {
   /** Every request so far. */
   requests: RecordedPolarRequest[];
   /** Customers Polar knows, by id. */
-  customers: Map<string, models.Customer>;
+  customers: Map<string, models.CustomerIndividual>;
   /** How to answer from now on. */
   mode: FakePolarMode;
   /** Adds a customer and returns it. */
-  addCustomer(fields?: { id?: string; externalId?: string; email?: string }): models.Customer;
+  addCustomer(
+    fields?: { id?: string; externalId?: string; email?: string },
+  ): models.CustomerIndividual;
 }
 
 /**
@@ -46,11 +49,13 @@ export interface FakePolar extends AsyncDisposable {
  * ```
  */
 export async function startFakePolar(): Promise<FakePolar> {
-  const customers = new Map<string, models.Customer>();
+  const customers = new Map<string, models.CustomerIndividual>();
+  const customerRoutes = createPolarCustomerRoutes(customers);
   const requests: RecordedPolarRequest[] = [];
   const state = { mode: "ok" as FakePolarMode };
   const server = await serveOnLoopback(async (request) => {
-    const { pathname } = new URL(request.url);
+    const url = new URL(request.url);
+    const { pathname } = url;
     const route = `${request.method} ${pathname}`;
     const body = await request.json().catch(() => ({}));
     requests.push({ route, headers: request.headers, body });
@@ -76,6 +81,8 @@ export async function startFakePolar(): Promise<FakePolar> {
     }
     if (route === "POST /v1/customer-sessions/") return createCustomerSession(customers, body);
     if (route === "POST /v1/checkouts/") return createCheckout(customers, body);
+    const answer = await customerRoutes({ method: request.method, url, body });
+    if (answer) return answer;
     return Response.json({ detail: "Not Found" }, { status: 404 });
   });
   return {
@@ -108,7 +115,7 @@ export function validationError(field: string, msg: string): Response {
 }
 
 function createCustomerSession(
-  customers: Map<string, models.Customer>,
+  customers: Map<string, models.CustomerIndividual>,
   body: Record<string, unknown>,
 ): Response {
   const customer = customers.get(String(body.customer_id));
@@ -129,7 +136,7 @@ function createCustomerSession(
 }
 
 function createCheckout(
-  customers: Map<string, models.Customer>,
+  customers: Map<string, models.CustomerIndividual>,
   body: Record<string, unknown>,
 ): Response {
   if (typeof body.customer_id === "string" && !customers.has(body.customer_id)) {

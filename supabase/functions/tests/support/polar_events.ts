@@ -132,3 +132,21 @@ export function customerEvent(
     data,
   } as PolarEvent;
 }
+
+/**
+ * A `customer.state_changed` event.
+ *
+ * @param state the Customer State (see `customerStateModel` in `local/polar_models.ts`)
+ * @param timestamp when Polar built it
+ * @returns the event
+ * @example
+ * ```ts
+ * customerStateEvent(customerStateModel(customer, { subscriptions: [active] }), clock.next());
+ * ```
+ */
+export function customerStateEvent(
+  state: models.CustomerStateIndividual,
+  timestamp: string,
+): PolarEvent {
+  return { type: "customer.state_changed", timestamp, api_version: "2026-10", data: state };
+}

@@ -1,0 +1,132 @@
+/**
+ * Polar's customer endpoints (API 2026-10), as the Polar stand-in and the tests' fake answer them:
+ * get by id or external id, list by email, create and update, with Polar's refusals (a taken email
+ * or external id, an external id that is already set). Checked against Polar's server
+ * (`server/polar/customer/service.py`): the same 422 locations and messages, and 404
+ * `ResourceNotFound` for an unknown customer.
+ *
+ * @module
+ */
+import type { models } from "@polar-sh/sdk/2026-10";
+import { customerModel } from "./polar_models.ts";
+
+/** Options of {@linkcode createPolarCustomerRoutes}. */
+export interface PolarCustomerRoutesOptions {
+  /** Called after a customer is created or updated, as Polar then sends `customer.*` webhooks. */
+  onChange?: (
+    type: "customer.created" | "customer.updated",
+    customer: models.CustomerIndividual,
+  ) => void | Promise<void>;
+}
+
+/** Answers a customer route, or `undefined` when the request is not one. */
+export type PolarCustomerRoutes = (
+  request: { method: string; url: URL; body: Record<string, unknown> },
+) => Promise<Response | undefined>;
+
+/**
+ * Makes the customer routes over a map of customers (shared with whoever creates customers
+ * otherwise, such as the stand-in's checkout page).
+ *
+ * @param customers customers by id
+ * @param options what to do after a change
+ * @returns the routes
+ * @example
+ * ```ts
+ * const routes = createPolarCustomerRoutes(new Map());
+ * const response = await routes({ method: "POST", url: new URL("http://x/v1/customers/"), body: { email, external_id } });
+ * response?.status; // 201
+ * ```
+ */
+export function createPolarCustomerRoutes(
+  customers: Map<string, models.CustomerIndividual>,
+  options: PolarCustomerRoutesOptions = {},
+): PolarCustomerRoutes {
+  const live = () => [...customers.values()].filter((c) => c.deleted_at === null);
+  const byEmail = (email: string) =>
+    live().find((c) => c.email.toLowerCase() === email.toLowerCase());
+  const byExternalId = (externalId: string) => live().find((c) => c.external_id === externalId);
+
+  return async ({ method, url, body }) => {
+    const path = url.pathname;
+    if (method === "GET" && path === "/v1/customers/") {
+      const email = url.searchParams.get("email");
+      const items = email ? live().filter((c) => c === byEmail(email)) : live();
+      return Response.json(
+        {
+          items,
+          pagination: { total_count: items.length, max_page: 1 },
+        } satisfies models.ListResourceCustomer,
+      );
+    }
+    if (method === "POST" && path === "/v1/customers/") {
+      const email = typeof body.email === "string" ? body.email : null;
+      const externalId = typeof body.external_id === "string" ? body.external_id : null;
+      if (!email) return validationError("email", "Field required", "missing");
+      const taken = [
+        ...(byEmail(email)
+          ? [refusal("email", "A customer with this email address already exists.")]
+          : []),
+        ...(externalId && byExternalId(externalId)
+          ? [refusal("external_id", "A customer with this external ID already exists.")]
+          : []),
+      ];
+      if (taken.length > 0) return Response.json({ detail: taken }, { status: 422 });
+      const customer = customerModel({ externalId, email });
+      customers.set(customer.id, customer);
+      await options.onChange?.("customer.created", customer);
+      return Response.json(customer, { status: 201 });
+    }
+    const external = path.match(/^\/v1\/customers\/external\/([^/]+)$/);
+    if (method === "GET" && external) {
+      const customer = byExternalId(decodeURIComponent(external[1]));
+      return customer ? Response.json(customer) : notFound();
+    }
+    const byId = path.match(/^\/v1\/customers\/([^/]+)$/);
+    if (byId && (method === "GET" || method === "PATCH")) {
+      const customer = customers.get(decodeURIComponent(byId[1]));
+      if (!customer || customer.deleted_at !== null) return notFound();
+      if (method === "GET") return Response.json(customer);
+      return await update(customer, body);
+    }
+    return undefined;
+  };
+
+  async function update(customer: models.CustomerIndividual, body: Record<string, unknown>) {
+    const refusals = [];
+    if ("external_id" in body && body.external_id !== customer.external_id) {
+      if (customer.external_id !== null) {
+        refusals.push(refusal("external_id", "Customer external ID cannot be updated."));
+      } else if (typeof body.external_id === "string" && byExternalId(body.external_id)) {
+        refusals.push(refusal("external_id", "A customer with this external ID already exists."));
+      }
+    }
+    if (
+      typeof body.email === "string" && body.email.toLowerCase() !== customer.email.toLowerCase()
+    ) {
+      if (byEmail(body.email)) {
+        refusals.push(refusal("email", "A customer with this email address already exists."));
+      }
+    }
+    if (refusals.length > 0) return Response.json({ detail: refusals }, { status: 422 });
+    if (typeof body.external_id === "string") customer.external_id = body.external_id;
+    if (typeof body.email === "string") customer.email = body.email;
+    customer.modified_at = new Date().toISOString();
+    await options.onChange?.("customer.updated", customer);
+    return Response.json(customer);
+  }
+}
+
+function refusal(field: string, msg: string) {
+  return { type: "value_error", loc: ["body", field], msg, input: null };
+}
+
+function validationError(field: string, msg: string, type = "value_error"): Response {
+  return Response.json({ detail: [{ type, loc: ["body", field], msg, input: null }] }, {
+    status: 422,
+  });
+}
+
+function notFound(): Response {
+  return Response.json({ error: "ResourceNotFound", detail: "Not found" }, { status: 404 });
+}

@@ -1,0 +1,297 @@
+-- =====================================================================================
+-- identity: a Supabase user and a Polar customer are linked by the customer's
+-- external_id (the user's id) and by nothing else.
+--
+--   * polar.user_id_of(text) / polar.lock_user_subscription(uuid): the two steps every
+--     writer shares: which user an external_id names, and the user's row locked first.
+--   * public.link_polar_customer(...): stores the link checkout verified with Polar
+--     (service_role only).
+--   * public.apply_polar_webhook(...): replaced; links by external_id only, skips an
+--     event whose metadata.user_id disagrees with it ('identity conflict'), and takes
+--     the user's row lock before writing, so concurrent first events cannot collide.
+--
+-- Why external_id only: Polar's external_id is immutable once set and no buyer can edit
+-- it. A checkout's email can be edited by the buyer, and metadata.user_id follows the
+-- checkout, not the customer, so either could hand one user's customer to another.
+-- =====================================================================================
+
+-- ----- polar.user_id_of ----------------------------------------------------------------
+-- The auth.users id an external_id names, or null when it is not a UUID or no such user
+-- exists. Internal: called by the security definer functions below, so it runs with
+-- their owner's rights; no API role may call it.
+create function polar.user_id_of(external_id text) returns uuid
+language sql
+stable
+security invoker
+set search_path = ''
+as $$
+  select u.id
+  from auth.users as u
+  where user_id_of.external_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$'
+    and u.id = user_id_of.external_id::uuid;
+$$;
+
+comment on function polar.user_id_of(text) is
+  'The auth.users id that a Polar customer''s external_id names, or null. Internal.';
+revoke all on function polar.user_id_of(text) from public, anon, authenticated, service_role;
+
+-- ----- polar.lock_user_subscription -------------------------------------------------------
+-- Makes sure the user's row exists (an empty one if need be) and locks it until the
+-- transaction ends. Every write to a user's row takes this lock first, after claiming
+-- its delivery, so concurrent writers for one user queue up instead of racing on
+-- insert ... on conflict, which raised unique violations on polar_customer_id and
+-- deadlocks when a new subscriber's first events arrived together. Internal.
+create function polar.lock_user_subscription(user_id uuid) returns void
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+begin
+  insert into public.user_subscriptions (user_id)
+  values (lock_user_subscription.user_id)
+  on conflict on constraint user_subscriptions_pkey do nothing;
+  perform 1
+  from public.user_subscriptions as s
+  where s.user_id = lock_user_subscription.user_id
+  for update;
+end;
+$$;
+
+comment on function polar.lock_user_subscription(uuid) is
+  'Creates the user''s user_subscriptions row if missing and locks it for the transaction. Internal.';
+revoke all on function polar.lock_user_subscription(uuid)
+  from public, anon, authenticated, service_role;
+
+-- ----- public.link_polar_customer ----------------------------------------------------------
+-- Stores the link that checkout (or the operator's link-customer task) verified with Polar:
+-- the customer Polar returned for GET /v1/customers/external/{user id}, or just created
+-- with that external_id. Refuses, changing nothing, when
+--   * external_id is not the user's id ('identity conflict'),
+--   * the user does not exist ('no such user'),
+--   * another user's row holds the customer ('customer is linked to another user').
+-- A verified link replaces whatever the row held before (a customer Polar has since
+-- deleted, or a link an older version made from metadata.user_id); its clock moves to
+-- the later of the stored version and the customer's, so an older customer event
+-- delivered afterwards stays stale. With dry_run, the answer says what would happen and
+-- nothing is written.
+-- Returns {outcome: 'linked' | 'unchanged' | 'refused', reason?}.
+create function public.link_polar_customer(
+  user_id uuid,
+  customer_id text,
+  external_id text,
+  customer_version timestamptz,
+  dry_run boolean default false
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_current record;
+begin
+  if link_polar_customer.user_id is null
+    or link_polar_customer.customer_id is null
+    or link_polar_customer.customer_version is null then
+    raise exception 'user_id, customer_id and customer_version are required'
+      using errcode = 'null_value_not_allowed';
+  end if;
+  if link_polar_customer.external_id is null
+    or lower(link_polar_customer.external_id) <> link_polar_customer.user_id::text then
+    return jsonb_build_object('outcome', 'refused', 'reason', 'identity conflict');
+  end if;
+  if polar.user_id_of(link_polar_customer.external_id) is null then
+    return jsonb_build_object('outcome', 'refused', 'reason', 'no such user');
+  end if;
+  if exists (
+    select 1 from public.user_subscriptions as s
+    where s.polar_customer_id = link_polar_customer.customer_id
+      and s.user_id <> link_polar_customer.user_id
+  ) then
+    return jsonb_build_object('outcome', 'refused', 'reason', 'customer is linked to another user');
+  end if;
+  if not dry_run then
+    perform polar.lock_user_subscription(link_polar_customer.user_id);
+  end if;
+
+  select s.polar_customer_id, s.polar_customer_modified_at into v_current
+  from public.user_subscriptions as s
+  where s.user_id = link_polar_customer.user_id;
+  if v_current.polar_customer_id is not distinct from link_polar_customer.customer_id then
+    return jsonb_build_object('outcome', 'unchanged');
+  end if;
+  if not dry_run then
+    update public.user_subscriptions as s
+    set polar_customer_id = link_polar_customer.customer_id,
+        polar_customer_modified_at = greatest(
+          s.polar_customer_modified_at, link_polar_customer.customer_version)
+    where s.user_id = link_polar_customer.user_id;
+  end if;
+  return jsonb_build_object('outcome', 'linked');
+end;
+$$;
+
+comment on function public.link_polar_customer(uuid, text, text, timestamptz, boolean) is
+  'Links a user to the Polar customer whose external_id is the user''s id, as verified with Polar. Returns {outcome, reason?}. service_role only.';
+
+revoke all on function public.link_polar_customer(uuid, text, text, timestamptz, boolean)
+  from public, anon, authenticated;
+grant execute on function public.link_polar_customer(uuid, text, text, timestamptz, boolean)
+  to service_role;
+
+-- ----- public.apply_polar_webhook, linking by external_id only ---------------------------
+-- Same contract, change format, idempotency and staleness rules as in
+-- 20261124000200_polar_webhooks.sql; what changes is which user an event belongs to:
+--   * the customer's external_id, when it names an existing user; nothing else links.
+--   * no external_id: skipped ('customer has no external_id'), whatever the metadata says.
+--   * a metadata.user_id that disagrees with external_id: skipped ('identity conflict');
+--     the function's log line warns about it.
+--   * an external_id that is no user: skipped ('no user matches external_id').
+--   * a customer another user's row holds: skipped ('customer is linked to another user').
+-- Whether another user holds the customer is checked before the lock: only a customer
+-- whose external_id is that other user could be linked to them, and external_id never
+-- changes. Then the order of locks: the delivery's key, then the user's row, for every
+-- writer.
+create or replace function public.apply_polar_webhook(
+  webhook_id text,
+  event_type text,
+  event_timestamp timestamptz,
+  change jsonb default null
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_subscription jsonb := change -> 'subscription';
+  v_customer_id text := change ->> 'customer_id';
+  v_customer_version timestamptz := (change ->> 'customer_version')::timestamptz;
+  v_external_id text := change ->> 'external_id';
+  v_metadata_user_id text := change ->> 'metadata_user_id';
+  v_user_id uuid;
+  v_rows integer;
+  v_changed boolean := false;
+  v_outcome text;
+  v_reason text;
+begin
+  if apply_polar_webhook.webhook_id is null
+    or apply_polar_webhook.event_type is null
+    or apply_polar_webhook.event_timestamp is null then
+    raise exception 'webhook_id, event_type and event_timestamp are required'
+      using errcode = 'null_value_not_allowed';
+  end if;
+  if change is not null and (
+    v_customer_id is null
+    or v_customer_version is null
+    or jsonb_typeof(change -> 'customer_deleted') is distinct from 'boolean'
+    or (v_subscription is not null and jsonb_typeof(v_subscription) <> 'null' and (
+      v_subscription ->> 'id' is null
+      or v_subscription ->> 'status' is null
+      or v_subscription ->> 'version' is null))
+  ) then
+    raise exception 'change is missing required fields'
+      using errcode = 'invalid_parameter_value';
+  end if;
+  if jsonb_typeof(v_subscription) = 'null' then
+    v_subscription := null;
+  end if;
+
+  -- Claim the delivery. 'stale' is provisional: it becomes the final outcome below.
+  insert into polar.webhook_deliveries as d (webhook_id, event_type, event_timestamp, outcome)
+  values (
+    apply_polar_webhook.webhook_id,
+    apply_polar_webhook.event_type,
+    apply_polar_webhook.event_timestamp,
+    case when change is null then 'ignored' else 'stale' end
+  )
+  on conflict on constraint webhook_deliveries_pkey do nothing;
+  get diagnostics v_rows = row_count;
+  if v_rows = 0 then
+    return jsonb_build_object('outcome', 'duplicate');
+  end if;
+  if change is null then
+    return jsonb_build_object('outcome', 'ignored');
+  end if;
+
+  -- Which user: the customer's external_id, and nothing else.
+  if v_external_id is null then
+    v_reason := 'customer has no external_id';
+  elsif v_metadata_user_id is not null and lower(v_metadata_user_id) <> lower(v_external_id) then
+    v_reason := 'identity conflict';
+  else
+    v_user_id := polar.user_id_of(v_external_id);
+    if v_user_id is null then
+      v_reason := 'no user matches external_id';
+    elsif exists (
+      select 1 from public.user_subscriptions as s
+      where s.polar_customer_id = v_customer_id and s.user_id <> v_user_id
+    ) then
+      v_reason := 'customer is linked to another user';
+    end if;
+  end if;
+
+  if v_reason is not null then
+    v_outcome := 'skipped';
+  else
+    perform polar.lock_user_subscription(v_user_id);
+    -- The customer link, by the customer's clock.
+    if (change ->> 'customer_deleted')::boolean then
+      update public.user_subscriptions as s
+      set polar_customer_id = null,
+          polar_customer_modified_at = v_customer_version
+      where s.user_id = v_user_id
+        and (s.polar_customer_id is null or s.polar_customer_id = v_customer_id)
+        and (s.polar_customer_modified_at is null
+          or s.polar_customer_modified_at < v_customer_version);
+    else
+      update public.user_subscriptions as s
+      set polar_customer_id = v_customer_id,
+          polar_customer_modified_at = v_customer_version
+      where s.user_id = v_user_id
+        and (s.polar_customer_modified_at is null
+          or s.polar_customer_modified_at < v_customer_version);
+    end if;
+    get diagnostics v_rows = row_count;
+    v_changed := v_rows > 0;
+
+    -- The subscription, by the subscription's clock.
+    if v_subscription is not null then
+      update public.user_subscriptions as s
+      set polar_subscription_id = v_subscription ->> 'id',
+          status = v_subscription ->> 'status',
+          product_id = v_subscription ->> 'product_id',
+          current_period_end = (v_subscription ->> 'current_period_end')::timestamptz,
+          cancel_at_period_end =
+            coalesce((v_subscription ->> 'cancel_at_period_end')::boolean, false),
+          canceled_at = (v_subscription ->> 'canceled_at')::timestamptz,
+          ended_at = (v_subscription ->> 'ended_at')::timestamptz,
+          polar_modified_at = (v_subscription ->> 'version')::timestamptz
+      where s.user_id = v_user_id
+        and (s.polar_modified_at is null
+          or s.polar_modified_at < (v_subscription ->> 'version')::timestamptz)
+        and (s.polar_subscription_id is null
+          or s.polar_subscription_id = v_subscription ->> 'id'
+          or v_subscription ->> 'status' not in ('canceled', 'unpaid', 'incomplete_expired')
+          or s.status in ('canceled', 'unpaid', 'incomplete_expired'));
+      get diagnostics v_rows = row_count;
+      v_changed := v_changed or v_rows > 0;
+    end if;
+    v_outcome := case when v_changed then 'applied' else 'stale' end;
+  end if;
+
+  update polar.webhook_deliveries as d
+  set outcome = v_outcome,
+      reason = v_reason,
+      user_id = v_user_id,
+      customer_id = v_customer_id,
+      subscription_id = v_subscription ->> 'id'
+  where d.webhook_id = apply_polar_webhook.webhook_id;
+
+  return jsonb_strip_nulls(jsonb_build_object('outcome', v_outcome, 'reason', v_reason));
+end;
+$$;
+
+comment on function public.apply_polar_webhook(text, text, timestamptz, jsonb) is
+  'Applies one verified Polar webhook event to user_subscriptions, once per webhook-id, linking by the customer''s external_id only and never letting an older state overwrite a newer one. Returns {outcome, reason?}. service_role only.';
