@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { insertUser, linkCustomer } from "./support/database.ts";
 import { startFakePolar } from "./support/fake_polar.ts";
+import { createTestKeys, userClaims } from "./support/keys.ts";
 import { startFunction } from "./support/loopback.ts";
 import { createTestSupabase } from "./support/supabase_stand_in.ts";
 
@@ -158,6 +159,24 @@ Deno.test("portal over HTTP answers 500 within the time budget when Polar fails"
       assert.ok(elapsed < 10_000, `answered in ${Math.round(elapsed)} ms`);
     });
   }
+});
+
+Deno.test("portal over HTTP: tokens with made-up kids cost at most one JWKS fetch and no Auth call", async () => {
+  await using t = await setup();
+  assert.equal((await invoke(t.portal.url, t.token)).status, 200, "warm: the keys are cached");
+  t.upstream.length = 0;
+  const forger = await createTestKeys();
+  for (let i = 0; i < 20; i++) {
+    const token = await forger.sign(userClaims({ issuer: t.issuer, sub: t.userId }), {
+      kid: crypto.randomUUID(),
+    });
+    const response = await invoke(t.portal.url, token);
+    assert.equal(response.status, 401);
+    await response.body?.cancel();
+  }
+  const jwks = t.upstream.filter((path) => path.endsWith("/jwks.json")).length;
+  assert.ok(jwks <= 1, `${jwks} JWKS fetches for 20 unknown kids`);
+  assert.deepEqual(t.upstream.filter((path) => !path.endsWith("/jwks.json")), [], "no Auth call");
 });
 
 Deno.test("portal over HTTP with ALLOWED_ORIGINS answers CORS for those origins only", async (test) => {
