@@ -145,6 +145,20 @@ Deno.test("caller access fetches the JWKS at most once per interval for unknown 
   assert.equal(t.jwksFetches(), 3, "the next interval allows one more");
 });
 
+Deno.test("caller access answers 500 for an unknown kid when the refresh it needs fails", async () => {
+  const t = await setup();
+  await t.verifyUser(await t.request());
+  t.setJwks(MALFORMED_JWKS["a dropped connection"]);
+  t.advance(10_000);
+  const rotated = (await createTestKeys()).sign(
+    userClaims({ issuer: ISSUER, sub: crypto.randomUUID() }),
+  );
+  assert.equal(await statusOf(t.verifyUser(await t.request(rotated))), 500);
+  assert.equal(await statusOf(t.verifyUser(await t.request())), 200, "known keys still work");
+  assert.equal(await statusOf(t.verifyUser(await t.request(rotated))), 500, "no fetch, still 500");
+  assert.equal(t.jwksFetches(), 2);
+});
+
 Deno.test("caller access picks up a rotated-in key with one refresh", async () => {
   const t = await setup();
   await t.verifyUser(await t.request());

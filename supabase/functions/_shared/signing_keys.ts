@@ -174,11 +174,14 @@ export function createSigningKeys(options: SigningKeysOptions): SigningKeys {
       try {
         return await lookUp(set, header);
       } catch (error) {
-        if (!(error instanceof UnknownSigningKeyError) || !mayFetch()) throw error;
+        if (!(error instanceof UnknownSigningKeyError)) throw error;
+        // While the last fetch failed, nobody can tell whether the key is real: our fault.
+        if (lastFailure !== undefined && !mayFetch()) throw unavailable();
+        if (!mayFetch()) throw error;
       }
       // An unknown kid may be a key rotated in since the last fetch: one refresh, if allowed.
       const refreshed = usable(await refresh(deadline));
-      if (!refreshed) throw unavailable();
+      if (!refreshed || lastFailure !== undefined) throw unavailable();
       return await lookUp(refreshed, header);
     },
     async isLegacyOnly(deadline) {
