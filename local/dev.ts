@@ -59,6 +59,7 @@ Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
   Site URL         ${info.site_url}
   Publishable key  ${info.publishable_key}   (legacy anon key in dev-stack.json)
   Product id       ${info.product_id}
+  Entitlement key  ${info.entitlement_key}   (has_entitlement)
   Demo users       ${info.users.map((user) => `${user.email} / ${user.password}`).join(", ")}
   Details          ${INFO_FILE}
 Press Ctrl-C to stop (in the background: kill $(cat ${PID_FILE})).`);

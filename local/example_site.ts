@@ -15,6 +15,8 @@ export interface SiteConfig {
   anon_key: string;
   /** The product "Subscribe" buys. */
   product_id: string;
+  /** The benefit key the example's members-only notes are gated on. */
+  entitlement_key: string;
 }
 
 /**
@@ -25,7 +27,7 @@ export interface SiteConfig {
  * @throws {Error} when bundling fails
  * @example
  * ```ts
- * const site = await createExampleSite({ api_url, anon_key, product_id });
+ * const site = await createExampleSite({ api_url, anon_key, product_id, entitlement_key });
  * Deno.serve({ hostname: "127.0.0.1", port: 3000 }, site);
  * ```
  */

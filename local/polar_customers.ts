@@ -1,22 +1,24 @@
 /**
  * Polar's customer endpoints (API 2026-10), as the Polar stand-in and the tests' fake answer them:
- * get by id or external id, list by email, create and update, with Polar's refusals (a taken email
- * or external id, an external id that is already set). Checked against Polar's server
- * (`server/polar/customer/service.py`): the same 422 locations and messages, and 404
- * `ResourceNotFound` for an unknown customer.
+ * get by id or external id, list (by email, paged), create, update, delete, and Customer State,
+ * with Polar's refusals (a taken email or external id, an external id that is already set).
+ * Checked against Polar's server (`server/polar/customer/service.py`): the same 422 locations and
+ * messages, and 404 `ResourceNotFound` for an unknown or deleted customer.
  *
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
-import { customerModel } from "./polar_models.ts";
+import { customerModel, customerStateModel } from "./polar_models.ts";
 
 /** Options of {@linkcode createPolarCustomerRoutes}. */
 export interface PolarCustomerRoutesOptions {
   /** Called after a customer is created or updated, as Polar then sends `customer.*` webhooks. */
   onChange?: (
-    type: "customer.created" | "customer.updated",
+    type: "customer.created" | "customer.updated" | "customer.deleted",
     customer: models.CustomerIndividual,
   ) => void | Promise<void>;
+  /** The customer's Customer State; by default one with no subscription, grant or meter. */
+  stateOf?: (customer: models.CustomerIndividual) => models.CustomerStateIndividual;
 }
 
 /** Answers a customer route, or `undefined` when the request is not one. */
@@ -46,18 +48,30 @@ export function createPolarCustomerRoutes(
   const byEmail = (email: string) =>
     live().find((c) => c.email.toLowerCase() === email.toLowerCase());
   const byExternalId = (externalId: string) => live().find((c) => c.external_id === externalId);
+  const stateOf = options.stateOf ?? ((customer) => customerStateModel(customer));
 
   return async ({ method, url, body }) => {
     const path = url.pathname;
     if (method === "GET" && path === "/v1/customers/") {
       const email = url.searchParams.get("email");
-      const items = email ? live().filter((c) => c === byEmail(email)) : live();
+      const matching = email ? live().filter((c) => c === byEmail(email)) : live();
+      const page = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
+      const limit = Math.min(100, Math.max(1, Number(url.searchParams.get("limit") ?? 10) || 10));
       return Response.json(
         {
-          items,
-          pagination: { total_count: items.length, max_page: 1 },
+          items: matching.slice((page - 1) * limit, page * limit),
+          pagination: {
+            total_count: matching.length,
+            max_page: Math.max(1, Math.ceil(matching.length / limit)),
+          },
         } satisfies models.ListResourceCustomer,
       );
+    }
+    const state = path.match(/^\/v1\/customers\/(external\/)?([^/]+)\/state$/);
+    if (method === "GET" && state) {
+      const id = decodeURIComponent(state[2]);
+      const customer = state[1] ? byExternalId(id) : live().find((c) => c.id === id);
+      return customer ? Response.json(stateOf(customer)) : notFound();
     }
     if (method === "POST" && path === "/v1/customers/") {
       const email = typeof body.email === "string" ? body.email : null;
@@ -78,16 +92,19 @@ export function createPolarCustomerRoutes(
       return Response.json(customer, { status: 201 });
     }
     const external = path.match(/^\/v1\/customers\/external\/([^/]+)$/);
-    if (method === "GET" && external) {
-      const customer = byExternalId(decodeURIComponent(external[1]));
-      return customer ? Response.json(customer) : notFound();
-    }
     const byId = path.match(/^\/v1\/customers\/([^/]+)$/);
-    if (byId && (method === "GET" || method === "PATCH")) {
-      const customer = customers.get(decodeURIComponent(byId[1]));
-      if (!customer || customer.deleted_at !== null) return notFound();
+    if ((external || byId) && ["GET", "PATCH", "DELETE"].includes(method)) {
+      const customer = external
+        ? byExternalId(decodeURIComponent(external[1]))
+        : live().find((c) => c.id === decodeURIComponent(byId![1]));
+      if (!customer || (external && method === "PATCH")) return notFound();
       if (method === "GET") return Response.json(customer);
-      return await update(customer, body);
+      if (method === "PATCH") return await update(customer, body);
+      // Polar cancels the customer's subscriptions and revokes its benefits at once.
+      customer.deleted_at = new Date().toISOString();
+      customer.modified_at = customer.deleted_at;
+      await options.onChange?.("customer.deleted", customer);
+      return new Response(null, { status: 204 });
     }
     return undefined;
   };

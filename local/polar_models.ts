@@ -240,3 +240,33 @@ export function customerStateModel(
     active_meters: parts.meters ?? [],
   };
 }
+
+/**
+ * A webhook endpoint, as `GET /v1/webhooks/endpoints` lists it (its `secret` is a placeholder:
+ * the sync function never reads or logs it).
+ *
+ * @param fields the endpoint's URL and whether Polar has it enabled
+ * @returns the endpoint
+ * @example
+ * ```ts
+ * webhookEndpointModel({ url, enabled: false }).enabled; // false
+ * ```
+ */
+export function webhookEndpointModel(
+  fields: { url: string; enabled: boolean },
+): models.WebhookEndpoint {
+  return {
+    created_at: new Date().toISOString(),
+    modified_at: null,
+    id: crypto.randomUUID(),
+    url: fields.url,
+    name: null,
+    api_version: "2026-10",
+    format: "raw",
+    secret: "polar_whs_placeholder",
+    organization_id: ORGANIZATION_ID,
+    events: ["customer.state_changed"],
+    enabled: fields.enabled,
+    uses_standard_webhook_signature: true,
+  };
+}

@@ -1,8 +1,10 @@
 /**
  * A stand-in for Polar (API 2026-10) on loopback, for the local stack: the API endpoints the
- * functions call (customers, checkouts, customer sessions), a checkout page whose "Pay" button
- * creates an active subscription, a customer portal page that can cancel at period end, and
- * signed webhooks delivered in Polar's order. Bodies are typed with `@polar-sh/sdk`'s models.
+ * functions call (customers, checkouts, customer sessions, Customer State), a checkout page whose
+ * "Pay" button creates an active subscription that grants the demo feature flag, a customer
+ * portal page that can cancel at period end or end a subscription now, and signed webhooks
+ * delivered in Polar's order, each change followed by `customer.state_changed`. Bodies are typed
+ * with `@polar-sh/sdk`'s models.
  *
  * The checkout page behaves as Polar's does about the buyer's email: a checkout created with
  * `customer_id` is locked to that customer; one created without it lets the buyer edit the email,
@@ -14,10 +16,18 @@
  */
 import type { models, webhooks } from "@polar-sh/sdk/2026-10";
 import { createPolarCustomerRoutes } from "./polar_customers.ts";
-import { customerModel, DEMO_PRODUCT_ID, subscriptionModel } from "./polar_models.ts";
+import {
+  benefitGrantModel,
+  customerModel,
+  customerStateModel,
+  DEMO_ENTITLEMENT_KEY,
+  DEMO_PRODUCT_ID,
+  subscriptionModel,
+  webhookEndpointModel,
+} from "./polar_models.ts";
 import { signWebhook } from "./webhook_signing.ts";
 
-export { DEMO_PRODUCT_ID };
+export { DEMO_ENTITLEMENT_KEY, DEMO_PRODUCT_ID };
 
 const API_VERSION = "2026-10";
 
@@ -29,14 +39,18 @@ export interface PolarStandInOptions {
   webhookUrl: string;
   /** The endpoint's signing secret. */
   webhookSecret: string;
+  /** `off` sends no webhook, as if Polar had disabled the endpoint; `on` by default. */
+  webhooks?: "on" | "off";
 }
 
 /** One webhook the stand-in sent. */
 export interface Delivery {
   /** The event type. */
   type: string;
-  /** The function's answer (0 when it could not be reached). */
+  /** The function's answer (0 when it could not be reached, or was not sent). */
   status: number;
+  /** Whether it was sent: not while the endpoint is disabled or when the drop rule says so. */
+  sent: boolean;
 }
 
 type Payload =
@@ -46,6 +60,8 @@ type Payload =
   | webhooks.WebhookSubscriptionActivePayload
   | webhooks.WebhookSubscriptionUpdatedPayload
   | webhooks.WebhookSubscriptionCanceledPayload
+  | webhooks.WebhookSubscriptionRevokedPayload
+  | webhooks.WebhookCustomerStateChangedPayload
   // The order's fields the functions never read are left out.
   | { type: "order.paid"; timestamp: string; api_version: string; data: Record<string, unknown> };
 
@@ -57,8 +73,12 @@ export interface PolarStandIn {
   customers: Map<string, models.CustomerIndividual>;
   /** Subscriptions by id. */
   subscriptions: Map<string, models.Subscription>;
-  /** Webhooks sent so far. */
+  /** Webhooks sent (or, while disabled or dropped, not sent) so far. */
   deliveries: Delivery[];
+  /** Whether the webhook endpoint is enabled; Polar's webhook endpoints API says so too. */
+  webhooksEnabled: boolean;
+  /** Decides, per event, whether an enabled endpoint gets it (reliability tests drop some). */
+  dropWebhook: (type: string) => boolean;
 }
 
 /**
@@ -78,8 +98,16 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const checkouts = new Map<string, { checkout: CheckoutRecord; paid: boolean }>();
   const sessions = new Map<string, { customerId: string; returnUrl: string | null }>();
   const deliveries: Delivery[] = [];
+  const control = {
+    webhooksEnabled: options.webhooks !== "off",
+    dropWebhook: (_type: string) => false,
+  };
 
   const deliver = async (payload: Payload) => {
+    if (!control.webhooksEnabled || control.dropWebhook(payload.type)) {
+      deliveries.push({ type: payload.type, status: 0, sent: false });
+      return;
+    }
     const body = JSON.stringify(payload);
     let status = 0;
     for (let attempt = 0; attempt < 3 && !(status >= 200 && status < 300); attempt++) {
@@ -96,18 +124,8 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         status = 0;
       }
     }
-    deliveries.push({ type: payload.type, status });
+    deliveries.push({ type: payload.type, status, sent: true });
   };
-
-  const customerRoutes = createPolarCustomerRoutes(customers, {
-    onChange: (type, customer) =>
-      deliver({
-        type,
-        timestamp: new Date().toISOString(),
-        api_version: API_VERSION,
-        data: customer,
-      } as Payload),
-  });
 
   /** Who pays: the locked customer, else the one with the typed email, else a new one. */
   const payingCustomer = async (record: CheckoutRecord, typedEmail: string | null) => {
@@ -128,6 +146,56 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     });
     return customer;
   };
+
+  /** Grant ids by subscription: the demo product's benefit, granted while it is live. */
+  const grantIds = new Map<string, string>();
+  const stateOf = (customer: models.CustomerIndividual) => {
+    const owned = [...subscriptions.values()].filter((s) => s.customer_id === customer.id);
+    const live = owned.filter((s) => s.status === "active" || s.status === "trialing");
+    return customerStateModel(customer, {
+      subscriptions: owned,
+      grants: live.map((s) => {
+        if (!grantIds.has(s.id)) grantIds.set(s.id, crypto.randomUUID());
+        return benefitGrantModel({ id: grantIds.get(s.id), granted_at: s.started_at ?? undefined });
+      }),
+    });
+  };
+  /** Polar recomputes the state when it sends it, after the events of the change. */
+  const deliverState = (customer: models.CustomerIndividual) =>
+    deliver({
+      type: "customer.state_changed",
+      timestamp: new Date().toISOString(),
+      api_version: API_VERSION,
+      data: stateOf(customer),
+    });
+
+  const customerRoutes = createPolarCustomerRoutes(customers, {
+    stateOf,
+    onChange: async (type, customer) => {
+      const now = new Date().toISOString();
+      if (type === "customer.deleted") {
+        // Polar cancels the deleted customer's subscriptions and revokes its benefits at once.
+        for (const subscription of subscriptions.values()) {
+          if (subscription.customer_id !== customer.id || subscription.ended_at) continue;
+          Object.assign(subscription, {
+            status: "canceled",
+            canceled_at: subscription.canceled_at ?? now,
+            ends_at: now,
+            ended_at: now,
+            modified_at: now,
+          });
+          await deliver({
+            type: "subscription.revoked",
+            timestamp: now,
+            api_version: API_VERSION,
+            data: subscription,
+          });
+        }
+      }
+      await deliver({ type, timestamp: now, api_version: API_VERSION, data: customer } as Payload);
+      await deliverState(customer);
+    },
+  });
 
   const pay = async (record: CheckoutRecord, typedEmail: string | null) => {
     const now = new Date().toISOString();
@@ -152,6 +220,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       api_version: API_VERSION,
       data: { id: crypto.randomUUID(), subscription_id: subscription.id, customer_id: customer.id },
     });
+    await deliverState(customer);
   };
 
   const cancel = async (subscription: models.Subscription) => {
@@ -174,6 +243,23 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       api_version: API_VERSION,
       data: subscription,
     });
+    await deliverState(subscription.customer as models.CustomerIndividual);
+  };
+
+  /** "End now": the subscription is revoked at once, and its benefit with it. */
+  const endNow = async (subscription: models.Subscription) => {
+    const now = new Date().toISOString();
+    Object.assign(subscription, {
+      status: "canceled",
+      canceled_at: subscription.canceled_at ?? now,
+      ends_at: now,
+      ended_at: now,
+      modified_at: now,
+    });
+    for (const type of ["subscription.updated", "subscription.revoked"] as const) {
+      await deliver({ type, timestamp: now, api_version: API_VERSION, data: subscription });
+    }
+    await deliverState(subscription.customer as models.CustomerIndividual);
   };
 
   const handler = async (request: Request): Promise<Response> => {
@@ -205,6 +291,13 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
           } satisfies models.CustomerSession,
           { status: 201 },
         );
+      }
+      if (route === "GET /v1/webhooks/endpoints") {
+        const endpoint = webhookEndpointModel({
+          url: options.webhookUrl,
+          enabled: control.webhooksEnabled,
+        });
+        return Response.json({ items: [endpoint], pagination: { total_count: 1, max_page: 1 } });
       }
       const customerAnswer = await customerRoutes({ method: request.method, url, body });
       if (customerAnswer) return customerAnswer;
@@ -250,12 +343,17 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         if (active) await cancel(active);
         return Response.redirect(`${options.baseUrl}/portal/${key}`, 303);
       }
+      if (request.method === "POST" && action === "end") {
+        const live = owned.find((s) => s.status === "active");
+        if (live) await endNow(live);
+        return Response.redirect(`${options.baseUrl}/portal/${key}`, 303);
+      }
       return html(portalPage(key, customers.get(session.customerId)!, owned, session.returnUrl));
     }
     return new Response("Not found", { status: 404 });
   };
 
-  return { handler, customers, subscriptions, deliveries };
+  return Object.assign(control, { handler, customers, subscriptions, deliveries });
 }
 
 interface CheckoutRecord {
@@ -365,18 +463,25 @@ function portalPage(
     `<li><strong>${escape(s.product.name)}</strong>: <span class="status">${
       escape(s.status)
     }</span>` +
-    (s.cancel_at_period_end
+    (s.ended_at
+      ? `, ended ${escape(s.ended_at.slice(0, 10))}`
+      : s.cancel_at_period_end
       ? `, cancels at period end (${escape(s.current_period_end.slice(0, 10))})`
       : `, renews ${escape(s.current_period_end.slice(0, 10))}`) +
     `</li>`
   ).join("");
   const cancellable = subscriptions.some((s) => s.status === "active" && !s.cancel_at_period_end);
+  const live = subscriptions.some((s) => s.status === "active");
   return `<h1>Customer portal</h1><p>${escape(customer.email)}</p><ul>${
     rows || "<li>No subscriptions</li>"
   }</ul>` +
     (cancellable
       ? `<form method="post" action="/portal/${escape(token)}/cancel">` +
         `<button type="submit">Cancel subscription</button></form>`
+      : "") +
+    (live
+      ? `<form method="post" action="/portal/${escape(token)}/end">` +
+        `<button type="submit">End now</button></form>`
       : "") +
     (returnUrl ? `<p><a href="${escape(returnUrl)}">Back to the app</a></p>` : "");
 }

@@ -58,11 +58,12 @@ export function createPostgrestHandler(
         }
         const call = names.map((arg, i) => `${arg} => $${i + 1}`).join(", ");
         const values = names.map((arg) => args[arg]);
-        const [row] = await db.query<{ result: unknown }>(
-          `select public.${name}(${call}) as result`,
-          values,
-          as,
-        );
+        // A set-returning function answers a JSON array (of objects for `returns table`), as
+        // PostgREST's does; any other answers its one value.
+        const sql = await returnsSet(db, name)
+          ? `select coalesce(jsonb_agg(r), '[]') as result from public.${name}(${call}) as r`
+          : `select public.${name}(${call}) as result`;
+        const [row] = await db.query<{ result: unknown }>(sql, values, as);
         return Response.json(row?.result ?? null);
       }
       if (request.method === "GET" && IDENTIFIER.test(path)) {
@@ -124,6 +125,17 @@ async function selectRows(
     return Response.json(rows[0]);
   }
   return Response.json(rows);
+}
+
+/** Whether `public.<name>` returns a set; false for an unknown name (the call then fails). */
+async function returnsSet(db: Database, name: string): Promise<boolean> {
+  const [row] = await db.query<{ set: boolean }>(
+    `select bool_or(p.proretset) as set from pg_catalog.pg_proc as p
+      join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
+      where n.nspname = 'public' and p.proname = $1`,
+    [name],
+  );
+  return row?.set ?? false;
 }
 
 function databaseError(error: unknown, role: string): Response {

@@ -1,11 +1,13 @@
 /**
  * The SQL that makes a plain PostgreSQL look like this project's Supabase database: the
- * Supabase-compatible bootstrap, every migration in order, then the seed.
+ * Supabase-compatible bootstrap, every migration in order, the example app's own migrations
+ * (`examples/web/supabase/migrations/`, as an app's would follow this project's), then the seed.
  *
  * @module
  */
 
-const SUPABASE_DIR = new URL("../supabase/", import.meta.url);
+const ROOT = new URL("../", import.meta.url);
+const MIGRATION_DIRS = ["supabase/migrations/", "examples/web/supabase/migrations/"];
 
 /** One SQL file to apply. */
 export interface SqlFile {
@@ -26,19 +28,21 @@ export interface SqlFile {
  * ```
  */
 export async function readSchemaFiles(options: { seed?: boolean } = {}): Promise<SqlFile[]> {
-  const migrationsDir = new URL("migrations/", SUPABASE_DIR);
   const migrations: string[] = [];
-  for await (const entry of Deno.readDir(migrationsDir)) {
-    if (entry.isFile && entry.name.endsWith(".sql")) migrations.push(entry.name);
+  for (const dir of MIGRATION_DIRS) {
+    const names: string[] = [];
+    for await (const entry of Deno.readDir(new URL(dir, ROOT))) {
+      if (entry.isFile && entry.name.endsWith(".sql")) names.push(`${dir}${entry.name}`);
+    }
+    migrations.push(...names.sort());
   }
-  migrations.sort();
   const paths = [
-    "tests/bootstrap.sql",
-    ...migrations.map((name) => `migrations/${name}`),
-    ...(options.seed === false ? [] : ["seed.sql"]),
+    "supabase/tests/bootstrap.sql",
+    ...migrations,
+    ...(options.seed === false ? [] : ["supabase/seed.sql"]),
   ];
   return await Promise.all(paths.map(async (path) => ({
-    name: `supabase/${path}`,
-    sql: await Deno.readTextFile(new URL(path, SUPABASE_DIR)),
+    name: path,
+    sql: await Deno.readTextFile(new URL(path, ROOT)),
   })));
 }

@@ -17,7 +17,12 @@ import {
 } from "./loopback.ts";
 import { createExampleSite } from "./example_site.ts";
 import { migrate, postgresDatabase } from "./postgres.ts";
-import { createPolarStandIn, DEMO_PRODUCT_ID, type PolarStandIn } from "./polar_stand_in.ts";
+import {
+  createPolarStandIn,
+  DEMO_ENTITLEMENT_KEY,
+  DEMO_PRODUCT_ID,
+  type PolarStandIn,
+} from "./polar_stand_in.ts";
 import { createSupabaseApi, translateApiKey } from "./supabase_api.ts";
 import { createWebhookSecret } from "./webhook_signing.ts";
 
@@ -85,6 +90,8 @@ export interface StackInfo {
   database: string;
   /** The stand-in's product id. */
   product_id: string;
+  /** The metadata `key` of the benefit the product grants: `has_entitlement(entitlement_key)`. */
+  entitlement_key: string;
   /** The demo users. */
   users: DemoUser[];
 }
@@ -227,6 +234,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         api_url: api.url,
         anon_key: newKeys.publishable,
         product_id: DEMO_PRODUCT_ID,
+        entitlement_key: DEMO_ENTITLEMENT_KEY,
       });
     }
 
@@ -242,6 +250,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       site_url: siteUrl,
       database: options.databaseUrl ? withoutPassword(options.databaseUrl) : "pglite",
       product_id: DEMO_PRODUCT_ID,
+      entitlement_key: DEMO_ENTITLEMENT_KEY,
       users: [...DEMO_USERS],
     };
     return { info, db, polar, close, [Symbol.asyncDispose]: close };

@@ -85,9 +85,11 @@ async function billingLoop(test: Deno.TestContext, keyStyle: KeyStyle) {
       stack.polar!.deliveries.map((delivery) => [delivery.type, delivery.status < 300]),
       [
         ["customer.created", true],
+        ["customer.state_changed", true],
         ["subscription.created", true],
         ["subscription.active", true],
         ["order.paid", true],
+        ["customer.state_changed", true],
       ],
     );
     const row = await readRow(ada);

@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 /**
  * The example page's script: sign in with supabase-js, show the subscription row (read under
- * RLS), start a checkout and open the customer portal through the project's functions.
+ * RLS), start a checkout and open the customer portal through the project's functions, and list
+ * the members-only notes, which the example's own table gates with `has_entitlement`.
  *
  * @module
  */
@@ -11,6 +12,7 @@ interface PageConfig {
   api_url: string;
   anon_key: string;
   product_id: string;
+  entitlement_key: string;
 }
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -56,10 +58,27 @@ function describeSubscription(row: Record<string, unknown> | null): string {
   if (!row?.status) return "No subscription";
   const status = String(row.status).replace("_", " ");
   const label = status[0].toUpperCase() + status.slice(1);
-  if (row.cancel_at_period_end && row.current_period_end) {
+  const live = LIVE_STATUSES.includes(String(row.status));
+  if (live && row.cancel_at_period_end && row.current_period_end) {
     return `${label}, cancels at period end (${String(row.current_period_end).slice(0, 10)})`;
   }
   return label;
+}
+
+/** The members-only notes: RLS returns them only to a user who holds the entitlement. */
+async function renderMembers() {
+  const { data, error } = await supabase.from("member_notes").select("title, body");
+  const notes = element("notes");
+  notes.replaceChildren(...(data ?? []).map((note) => {
+    const item = document.createElement("li");
+    const title = document.createElement("strong");
+    title.textContent = note.title;
+    item.append(title, ` ${note.body}`);
+    return item;
+  }));
+  element("entitlement-key").textContent = config.entitlement_key;
+  element("members-empty").hidden = Boolean(data?.length) || Boolean(error);
+  if (error) message.textContent = error.message;
 }
 
 async function render() {
@@ -76,6 +95,7 @@ async function render() {
   // One subscription per user: offer "Subscribe" only to someone without a live one.
   element("subscribe").hidden = LIVE_STATUSES.includes(String(data?.status));
   if (error) message.textContent = error.message;
+  await renderMembers();
 }
 
 signInForm.addEventListener("submit", (event) => {

@@ -1,8 +1,10 @@
 /// <reference lib="dom" />
 /**
  * The example page in a real browser (Debian's Chromium, driven by playwright-core) against the
- * local stack: the whole story from sign-in to cancellation. Screenshots of each step go to
- * `examples/web/screenshots/` (git-ignored).
+ * local stack: the whole story from sign-in to cancellation, and the members-only notes that the
+ * example's own table gates with `has_entitlement` (empty before paying, filled after, kept while
+ * a cancellation waits for the period end, empty once the subscription ends). Screenshots of each
+ * step go to `examples/web/screenshots/` (git-ignored).
  */
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -38,12 +40,13 @@ async function snap(page: Page, name: string) {
   await page.screenshot({ path: new URL(`${name}.png`, SCREENSHOTS).pathname, fullPage: true });
 }
 
-Deno.test("example page: sign in, subscribe, pay, manage billing, cancel, return", async (test) => {
+Deno.test("example page: sign in, subscribe, pay, members-only notes, manage billing, cancel, end", async (test) => {
   await using stack = await startStack({ apiPort: 0, polarPort: 0, sitePort: 0 });
   const browser = await launch();
   try {
     const page = await browser.newPage({ viewport: { width: 720, height: 640 } });
     const status = page.locator("#status");
+    const notes = page.locator("#notes li");
     const user = stack.info.users[0];
 
     await test.step("sign in and see no subscription", async () => {
@@ -57,6 +60,9 @@ Deno.test("example page: sign in, subscribe, pay, manage billing, cancel, return
         document.querySelector("#status")?.textContent !== "Loading…"
       );
       assert.equal(await status.textContent(), "No subscription");
+      await page.waitForSelector("#members-empty:not([hidden])");
+      assert.equal(await notes.count(), 0, "no members-only note before subscribing");
+      assert.match(await page.textContent("#members-empty") ?? "", /has_entitlement\('pro'\)/);
       await snap(page, "01-signed-in");
     });
 
@@ -80,6 +86,9 @@ Deno.test("example page: sign in, subscribe, pay, manage billing, cancel, return
       assert.match(page.url(), /checkout_id=[0-9a-f-]{36}/);
       await page.waitForFunction(() => document.querySelector("#status")?.textContent === "Active");
       assert.equal(await page.isVisible("#subscribe"), false, "no second subscription is offered");
+      await page.waitForFunction(() => document.querySelectorAll("#notes li").length === 3);
+      assert.equal(await page.isVisible("#members-empty"), false);
+      assert.match(await notes.first().textContent() ?? "", /Welcome to Pro/);
       await snap(page, "04-active");
     });
 
@@ -102,7 +111,25 @@ Deno.test("example page: sign in, subscribe, pay, manage billing, cancel, return
       await page.waitForFunction(() =>
         document.querySelector("#status")?.textContent?.startsWith("Active, cancels at period end")
       );
+      assert.equal(await notes.count(), 3, "the benefit lasts until the period ends");
       await snap(page, "07-cancels-at-period-end");
+    });
+
+    await test.step("end the subscription now in the portal: the notes are gone", async () => {
+      await page.click("#manage");
+      await page.waitForURL(`${stack.info.polar_api_url}/portal/**`);
+      await page.click("text=End now");
+      await page.waitForSelector(".status >> text=canceled");
+      await snap(page, "08-ended-in-portal");
+      await page.click("text=Back to the app");
+      await page.waitForURL(`${stack.info.site_url}/**`);
+      await page.waitForFunction(() =>
+        document.querySelector("#status")?.textContent === "Canceled"
+      );
+      await page.waitForSelector("#members-empty:not([hidden])");
+      assert.equal(await notes.count(), 0, "no members-only note once it ended");
+      assert.equal(await page.isVisible("#subscribe"), true, "subscribing is offered again");
+      await snap(page, "09-ended");
     });
 
     await test.step("buttons show that they are working while a request is out", async () => {

@@ -63,6 +63,46 @@ comment on function polar.lock_user_subscription(uuid) is
 revoke all on function polar.lock_user_subscription(uuid)
   from public, anon, authenticated, service_role;
 
+-- ----- polar.identify ----------------------------------------------------------------------
+-- Which user a change belongs to: the customer's external_id, and nothing else. Answers the
+-- user, or null and the reason to skip it:
+--   * no external_id: 'customer has no external_id', whatever the metadata says;
+--   * a metadata.user_id that disagrees with external_id: 'identity conflict';
+--   * an external_id that is no user: 'no user matches external_id';
+--   * a customer another user's row holds: 'customer is linked to another user'. Checked
+--     without a lock: only a customer whose external_id is that other user could be linked
+--     to them, and external_id never changes.
+-- Internal.
+create function polar.identify(change jsonb, out user_id uuid, out reason text)
+language plpgsql
+stable
+security invoker
+set search_path = ''
+as $$
+begin
+  if change ->> 'external_id' is null then
+    reason := 'customer has no external_id';
+  elsif change ->> 'metadata_user_id' is not null
+    and lower(change ->> 'metadata_user_id') <> lower(change ->> 'external_id') then
+    reason := 'identity conflict';
+  else
+    user_id := polar.user_id_of(change ->> 'external_id');
+    if user_id is null then
+      reason := 'no user matches external_id';
+    elsif exists (
+      select 1 from public.user_subscriptions as s
+      where s.polar_customer_id = change ->> 'customer_id' and s.user_id <> identify.user_id
+    ) then
+      reason := 'customer is linked to another user';
+    end if;
+  end if;
+end;
+$$;
+
+comment on function polar.identify(jsonb) is
+  'The user a change belongs to (by the customer''s external_id only), or the reason to skip it. Internal.';
+revoke all on function polar.identify(jsonb) from public, anon, authenticated, service_role;
+
 -- ----- public.link_polar_customer ----------------------------------------------------------
 -- Stores the link that checkout (or the operator's link-customer task) verified with Polar:
 -- the customer Polar returned for GET /v1/customers/external/{user id}, or just created
@@ -143,16 +183,10 @@ grant execute on function public.link_polar_customer(uuid, text, text, timestamp
 -- ----- public.apply_polar_webhook, linking by external_id only ---------------------------
 -- Same contract, change format, idempotency and staleness rules as in
 -- 20261124000200_polar_webhooks.sql; what changes is which user an event belongs to:
---   * the customer's external_id, when it names an existing user; nothing else links.
---   * no external_id: skipped ('customer has no external_id'), whatever the metadata says.
---   * a metadata.user_id that disagrees with external_id: skipped ('identity conflict');
---     the function's log line warns about it.
---   * an external_id that is no user: skipped ('no user matches external_id').
---   * a customer another user's row holds: skipped ('customer is linked to another user').
--- Whether another user holds the customer is checked before the lock: only a customer
--- whose external_id is that other user could be linked to them, and external_id never
--- changes. Then the order of locks: the delivery's key, then the user's row, for every
--- writer.
+-- the customer's external_id, when it names an existing user, and nothing else
+-- (polar.identify); an event it cannot place is recorded as skipped with the reason, and an
+-- identity conflict makes the function's log line a warning. The order of locks: the
+-- delivery's key, then the user's row, for every writer.
 create or replace function public.apply_polar_webhook(
   webhook_id text,
   event_type text,
@@ -168,8 +202,6 @@ declare
   v_subscription jsonb := change -> 'subscription';
   v_customer_id text := change ->> 'customer_id';
   v_customer_version timestamptz := (change ->> 'customer_version')::timestamptz;
-  v_external_id text := change ->> 'external_id';
-  v_metadata_user_id text := change ->> 'metadata_user_id';
   v_user_id uuid;
   v_rows integer;
   v_changed boolean := false;
@@ -215,21 +247,9 @@ begin
     return jsonb_build_object('outcome', 'ignored');
   end if;
 
-  -- Which user: the customer's external_id, and nothing else.
-  if v_external_id is null then
-    v_reason := 'customer has no external_id';
-  elsif v_metadata_user_id is not null and lower(v_metadata_user_id) <> lower(v_external_id) then
-    v_reason := 'identity conflict';
-  else
-    v_user_id := polar.user_id_of(v_external_id);
-    if v_user_id is null then
-      v_reason := 'no user matches external_id';
-    elsif exists (
-      select 1 from public.user_subscriptions as s
-      where s.polar_customer_id = v_customer_id and s.user_id <> v_user_id
-    ) then
-      v_reason := 'customer is linked to another user';
-    end if;
+  select i.user_id, i.reason into v_user_id, v_reason from polar.identify(change) as i;
+  if v_reason is not null then
+    v_user_id := null;
   end if;
 
   if v_reason is not null then

@@ -312,6 +312,58 @@ comment on function polar.refresh_summary(uuid) is
   'Sets the user_subscriptions summary from the user''s subscriptions, live ones first. Internal.';
 revoke all on function polar.refresh_summary(uuid) from public, anon, authenticated, service_role;
 
+-- ----- polar.apply_change -------------------------------------------------------------------
+-- Applies one change (the format apply_polar_webhook documents) to a user already found by
+-- the customer's external_id, holding their row lock: the customer link by the customer's
+-- clock, the subscription by its own, the snapshot if newer, then the summary. Returns
+-- whether anything changed. Shared by the webhook path and the pull path (sync). Internal.
+create function polar.apply_change(user_id uuid, change jsonb) returns boolean
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_customer_id text := change ->> 'customer_id';
+  v_customer_version timestamptz := (change ->> 'customer_version')::timestamptz;
+  v_rows integer;
+  v_changed boolean;
+begin
+  if (change ->> 'customer_deleted')::boolean then
+    update public.user_subscriptions as s
+    set polar_customer_id = null,
+        polar_customer_modified_at = v_customer_version
+    where s.user_id = apply_change.user_id
+      and (s.polar_customer_id is null or s.polar_customer_id = v_customer_id)
+      and (s.polar_customer_modified_at is null
+        or s.polar_customer_modified_at < v_customer_version);
+  else
+    update public.user_subscriptions as s
+    set polar_customer_id = v_customer_id,
+        polar_customer_modified_at = v_customer_version
+    where s.user_id = apply_change.user_id
+      and (s.polar_customer_modified_at is null
+        or s.polar_customer_modified_at < v_customer_version);
+  end if;
+  get diagnostics v_rows = row_count;
+  v_changed := v_rows > 0;
+  if jsonb_typeof(change -> 'subscription') = 'object' then
+    v_changed := polar.apply_subscription(apply_change.user_id, v_customer_id,
+      change -> 'subscription') or v_changed;
+  end if;
+  if jsonb_typeof(change -> 'state') = 'object' then
+    v_changed := polar.apply_customer_state(apply_change.user_id, v_customer_id,
+      change -> 'state') or v_changed;
+  end if;
+  perform polar.refresh_summary(apply_change.user_id);
+  return v_changed;
+end;
+$$;
+
+comment on function polar.apply_change(uuid, jsonb) is
+  'Applies one change to a user''s billing state by each object''s own clock; returns whether anything changed. Internal.';
+revoke all on function polar.apply_change(uuid, jsonb) from public, anon, authenticated, service_role;
+
 -- ----- Gates ------------------------------------------------------------------------------
 -- Whether the calling user (auth.uid()) holds a granted benefit whose metadata "key", or
 -- whose id, is `key`. False for anon and for users without a Polar customer. Security
@@ -366,8 +418,8 @@ grant execute on function public.has_entitlement(text), public.has_active_subscr
 
 -- ----- public.apply_polar_webhook, with several subscriptions and snapshots ---------------
 -- Same contract, idempotency, identity and lock order as in 20261127000100_identity.sql.
--- What changes: a subscription event writes its subscription's own row (polar.apply_subscription),
--- a customer.state_changed event applies its snapshot (polar.apply_customer_state), and the
+-- What changes: the change is applied by polar.apply_change, so a subscription event writes
+-- its subscription's own row, a customer.state_changed event applies its snapshot, and the
 -- summary in user_subscriptions is derived from the user's subscriptions afterwards.
 -- `change` may carry "state": { "at", "subscriptions": [...], "grants": [...], "meters": [...] }.
 create or replace function public.apply_polar_webhook(
@@ -386,11 +438,9 @@ declare
   v_state jsonb := change -> 'state';
   v_customer_id text := change ->> 'customer_id';
   v_customer_version timestamptz := (change ->> 'customer_version')::timestamptz;
-  v_external_id text := change ->> 'external_id';
-  v_metadata_user_id text := change ->> 'metadata_user_id';
   v_user_id uuid;
   v_rows integer;
-  v_changed boolean := false;
+  v_changed boolean;
   v_outcome text;
   v_reason text;
 begin
@@ -444,55 +494,16 @@ begin
     return jsonb_build_object('outcome', 'ignored');
   end if;
 
-  -- Which user: the customer's external_id, and nothing else.
-  if v_external_id is null then
-    v_reason := 'customer has no external_id';
-  elsif v_metadata_user_id is not null and lower(v_metadata_user_id) <> lower(v_external_id) then
-    v_reason := 'identity conflict';
-  else
-    v_user_id := polar.user_id_of(v_external_id);
-    if v_user_id is null then
-      v_reason := 'no user matches external_id';
-    elsif exists (
-      select 1 from public.user_subscriptions as s
-      where s.polar_customer_id = v_customer_id and s.user_id <> v_user_id
-    ) then
-      v_reason := 'customer is linked to another user';
-    end if;
+  select i.user_id, i.reason into v_user_id, v_reason from polar.identify(change) as i;
+  if v_reason is not null then
+    v_user_id := null;
   end if;
 
   if v_reason is not null then
     v_outcome := 'skipped';
   else
     perform polar.lock_user_subscription(v_user_id);
-    -- The customer link, by the customer's clock.
-    if (change ->> 'customer_deleted')::boolean then
-      update public.user_subscriptions as s
-      set polar_customer_id = null,
-          polar_customer_modified_at = v_customer_version
-      where s.user_id = v_user_id
-        and (s.polar_customer_id is null or s.polar_customer_id = v_customer_id)
-        and (s.polar_customer_modified_at is null
-          or s.polar_customer_modified_at < v_customer_version);
-    else
-      update public.user_subscriptions as s
-      set polar_customer_id = v_customer_id,
-          polar_customer_modified_at = v_customer_version
-      where s.user_id = v_user_id
-        and (s.polar_customer_modified_at is null
-          or s.polar_customer_modified_at < v_customer_version);
-    end if;
-    get diagnostics v_rows = row_count;
-    v_changed := v_rows > 0;
-
-    if v_subscription is not null then
-      v_changed := polar.apply_subscription(v_user_id, v_customer_id, v_subscription)
-        or v_changed;
-    end if;
-    if v_state is not null then
-      v_changed := polar.apply_customer_state(v_user_id, v_customer_id, v_state) or v_changed;
-    end if;
-    perform polar.refresh_summary(v_user_id);
+    v_changed := polar.apply_change(v_user_id, change);
     v_outcome := case when v_changed then 'applied' else 'stale' end;
   end if;
 

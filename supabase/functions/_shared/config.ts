@@ -61,6 +61,15 @@ export interface CheckoutFunctionConfig extends UserFunctionConfig {
   supabaseSecretKey: string;
 }
 
+/** What the sync function needs: the checkout function's settings, the keys that open the
+ * operator's mode, and its pace towards Polar. */
+export interface SyncFunctionConfig extends CheckoutFunctionConfig {
+  /** Every secret or service role key set (see {@linkcode readOperatorKeys}). */
+  operatorKeys: readonly string[];
+  /** Polar calls per minute a reconcile run allows itself (`POLAR_SYNC_RATE_PER_MINUTE`). */
+  polarCallsPerMinute: number;
+}
+
 /** What the webhook function needs. */
 export interface WebhookFunctionConfig {
   /** The project URL (`SUPABASE_URL`). */
@@ -161,6 +170,65 @@ export function loadWebhookFunctionConfig(env: EnvReader): WebhookFunctionConfig
  */
 export function loadCheckoutFunctionConfig(env: EnvReader): CheckoutFunctionConfig {
   return { ...loadUserFunctionConfig(env), supabaseSecretKey: readSupabaseKey(env, "secret") };
+}
+
+/**
+ * Polar's documented rate limits (requests per minute per organization) are 500 in production
+ * and 100 in the sandbox; a reconcile run takes 80% of that by default, leaving the rest to the
+ * user-facing functions.
+ */
+export const DEFAULT_POLAR_CALLS_PER_MINUTE = { production: 400, sandbox: 80 } as const;
+
+/**
+ * Reads and validates the sync function's variables: those of
+ * {@linkcode loadCheckoutFunctionConfig}, every operator key, and `POLAR_SYNC_RATE_PER_MINUTE`.
+ *
+ * @param env reads a variable
+ * @returns the validated configuration
+ * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @example
+ * ```ts
+ * loadSyncFunctionConfig((name) => Deno.env.get(name)).polarCallsPerMinute; // 80 in the sandbox
+ * ```
+ */
+export function loadSyncFunctionConfig(env: EnvReader): SyncFunctionConfig {
+  const config = loadCheckoutFunctionConfig(env);
+  const rate = env("POLAR_SYNC_RATE_PER_MINUTE")?.trim();
+  const polarCallsPerMinute = rate
+    ? Number(rate)
+    : DEFAULT_POLAR_CALLS_PER_MINUTE[config.polar.server];
+  if (!(polarCallsPerMinute > 0) || !Number.isFinite(polarCallsPerMinute)) {
+    throw new ConfigError("POLAR_SYNC_RATE_PER_MINUTE", `is "${rate}", not a positive number`);
+  }
+  return { ...config, operatorKeys: readOperatorKeys(env), polarCallsPerMinute };
+}
+
+/**
+ * Every key that may call the sync function as the operator: each entry of
+ * `SUPABASE_SECRET_KEYS`, `SUPABASE_SECRET_KEY` and the legacy `SUPABASE_SERVICE_ROLE_KEY`.
+ *
+ * @param env reads a variable
+ * @returns the keys that are set, without duplicates
+ * @example
+ * ```ts
+ * readOperatorKeys(() => undefined); // []
+ * ```
+ */
+export function readOperatorKeys(env: EnvReader): string[] {
+  const names = SUPABASE_KEY_VARIABLES.secret;
+  const keys: string[] = [];
+  const map = env(names.map)?.trim();
+  if (map) {
+    readDefaultKey(names.map, map); // validates the map
+    for (const value of Object.values(JSON.parse(map) as Record<string, unknown>)) {
+      if (typeof value === "string" && value.trim()) keys.push(value.trim());
+    }
+  }
+  for (const name of [names.single, names.legacy]) {
+    const value = env(name)?.trim();
+    if (value) keys.push(value);
+  }
+  return [...new Set(keys)];
 }
 
 /** Where each kind of Supabase API key is read from, first match wins. */

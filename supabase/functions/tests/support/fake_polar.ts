@@ -6,7 +6,7 @@
  */
 import type { models } from "@polar-sh/sdk/2026-10";
 import { createPolarCustomerRoutes } from "../../../../local/polar_customers.ts";
-import { customerModel } from "../../../../local/polar_models.ts";
+import { customerModel, customerStateModel } from "../../../../local/polar_models.ts";
 import { serveOnLoopback } from "./loopback.ts";
 
 /** How the fake answers the next requests. */
@@ -32,6 +32,10 @@ export interface FakePolar extends AsyncDisposable {
   customers: Map<string, models.CustomerIndividual>;
   /** How to answer from now on. */
   mode: FakePolarMode;
+  /** The webhook endpoints `GET /v1/webhooks/endpoints` lists. */
+  webhookEndpoints: models.WebhookEndpoint[];
+  /** Customer States by customer id; a customer without one has an empty state. */
+  states: Map<string, models.CustomerStateIndividual>;
   /** Adds a customer and returns it. */
   addCustomer(
     fields?: { id?: string; externalId?: string; email?: string },
@@ -50,7 +54,11 @@ export interface FakePolar extends AsyncDisposable {
  */
 export async function startFakePolar(): Promise<FakePolar> {
   const customers = new Map<string, models.CustomerIndividual>();
-  const customerRoutes = createPolarCustomerRoutes(customers);
+  const states = new Map<string, models.CustomerStateIndividual>();
+  const webhookEndpoints: models.WebhookEndpoint[] = [];
+  const customerRoutes = createPolarCustomerRoutes(customers, {
+    stateOf: (customer) => ({ ...(states.get(customer.id) ?? customerStateModel(customer)) }),
+  });
   const requests: RecordedPolarRequest[] = [];
   const state = { mode: "ok" as FakePolarMode };
   const server = await serveOnLoopback(async (request) => {
@@ -81,6 +89,12 @@ export async function startFakePolar(): Promise<FakePolar> {
     }
     if (route === "POST /v1/customer-sessions/") return createCustomerSession(customers, body);
     if (route === "POST /v1/checkouts/") return createCheckout(customers, body);
+    if (route === "GET /v1/webhooks/endpoints") {
+      return Response.json({
+        items: webhookEndpoints,
+        pagination: { total_count: webhookEndpoints.length, max_page: 1 },
+      });
+    }
     const answer = await customerRoutes({ method: request.method, url, body });
     if (answer) return answer;
     return Response.json({ detail: "Not Found" }, { status: 404 });
@@ -89,6 +103,8 @@ export async function startFakePolar(): Promise<FakePolar> {
     url: server.url,
     requests,
     customers,
+    states,
+    webhookEndpoints,
     get mode() {
       return state.mode;
     },

@@ -1,0 +1,74 @@
+/**
+ * The account-deletion outbox: each deleted Supabase user's Polar customer is deleted by external
+ * id, which makes Polar cancel its subscriptions and revoke its benefits at once. A row stays
+ * pending until Polar confirms (204, or 404 when there is no such customer), so nothing is lost
+ * while Polar is down; each failed attempt is counted with its error.
+ *
+ * @module
+ */
+import { describeError } from "../_shared/log.ts";
+import type { PolarPacer } from "../_shared/polar_pacer.ts";
+
+/** One pending deletion. */
+export interface PendingDeletion {
+  /** The outbox row. */
+  id: number;
+  /** The deleted user: the customer's external id. */
+  user_id: string;
+  /** The customer the user was linked to, if any. */
+  polar_customer_id: string | null;
+  /** Failed attempts so far. */
+  attempts: number;
+}
+
+/** What {@linkcode createDeletionProcessor} depends on. */
+export interface DeletionDependencies {
+  /** `public.pending_polar_customer_deletions`. */
+  pending(maxRows: number): Promise<PendingDeletion[]>;
+  /** `public.finish_polar_customer_deletion`: `null` when done, else the error. */
+  finish(id: number, error: string | null): Promise<void>;
+  /** `DELETE /v1/customers/external/{id}`: `deleted`, or `absent` on Polar's 404. */
+  deleteCustomer(externalId: string): Promise<"deleted" | "absent">;
+  /** Paces the Polar calls. */
+  pacer: PolarPacer;
+}
+
+/** What one pass did. */
+export interface DeletionReport {
+  /** Customers Polar deleted. */
+  deleted: number;
+  /** Deleted users Polar had no customer for (done too). */
+  absent: number;
+  /** Attempts that failed; those rows stay pending. */
+  failed: number;
+}
+
+/** Rows one pass takes at most. */
+export const DELETIONS_PER_PASS = 50;
+
+/**
+ * Makes one pass over the pending deletions.
+ *
+ * @param deps the outbox, Polar's delete and the pacer
+ * @returns the pass
+ * @example
+ * ```ts
+ * const processDeletions = createDeletionProcessor(deps);
+ * await processDeletions(); // { deleted: 1, absent: 0, failed: 0 }
+ * ```
+ */
+export function createDeletionProcessor(deps: DeletionDependencies): () => Promise<DeletionReport> {
+  return async () => {
+    const report: DeletionReport = { deleted: 0, absent: 0, failed: 0 };
+    for (const row of await deps.pending(DELETIONS_PER_PASS)) {
+      try {
+        report[await deps.pacer(() => deps.deleteCustomer(row.user_id))]++;
+        await deps.finish(row.id, null);
+      } catch (error) {
+        report.failed++;
+        await deps.finish(row.id, describeError(error).slice(0, 500));
+      }
+    }
+    return report;
+  };
+}

@@ -1,0 +1,245 @@
+/**
+ * The `sync` function. With a user's token: pull that user's Polar state now (at most once per
+ * few seconds) and answer it. With the project's secret (service role) key: reconcile every user
+ * (`{"scope":"all"}`) or process the account-deletion outbox (`{"scope":"deletions"}`).
+ *
+ * @module
+ */
+import { errors, type models } from "@polar-sh/sdk/2026-10";
+import {
+  deleteExternalCustomers,
+  getStateCustomers,
+  getStateExternalCustomers,
+  listCustomers,
+} from "@polar-sh/sdk/2026-10/services/customers";
+import { listWebhookEndpointsWebhooks } from "@polar-sh/sdk/2026-10/services/webhooks";
+import type { SupabaseClient } from "@supabase/supabase-js";
+import { readJsonObject } from "../_shared/body.ts";
+import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
+import type { SyncFunctionConfig, UserFunctionConfig } from "../_shared/config.ts";
+import { createCors } from "../_shared/cors.ts";
+import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
+import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
+import type { RequestLogger } from "../_shared/log.ts";
+import { createOperatorCheck } from "../_shared/operator.ts";
+import { createPolarClient } from "../_shared/polar.ts";
+import { createPolarPacer } from "../_shared/polar_pacer.ts";
+import { createServerClient } from "../_shared/supabase.ts";
+import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
+import { createReconciler, type ReconcileReport, type ReconcileRun } from "./reconcile.ts";
+import { readSyncRequest } from "./request.ts";
+import {
+  type ApplyResult,
+  type BillingState,
+  createUserSync,
+  SYNC_INTERVAL_SECONDS,
+  type UserSyncAnswer,
+} from "./user_sync.ts";
+import type { VerifiedUser } from "../_shared/auth.ts";
+
+/**
+ * Milliseconds a reconcile call works before it saves its place and answers. Supabase's edge
+ * runtime stops a request after 150 s of wall clock on the free plan (400 s on paid plans); this
+ * leaves room for the last page and the answer.
+ */
+export const RECONCILE_BUDGET_MS = 120_000;
+
+/** What the sync handler depends on; tests pass their own. */
+export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
+  /** Allowed origins, for CORS. */
+  config: Pick<UserFunctionConfig, "allowedOrigins" | "restrictCorsOrigins">;
+  /** Whether the request carries the project's secret (service role) key. */
+  isOperator: (request: Request) => boolean;
+  /** Pulls and answers the user's state. */
+  syncUser: (user: VerifiedUser) => Promise<UserSyncAnswer>;
+  /** Reconciles every user. */
+  reconcile: (options: { resumeOnly: boolean }) => Promise<ReconcileReport>;
+  /** One pass over the account-deletion outbox. */
+  processDeletions: () => Promise<DeletionReport>;
+  /** Where the per-request log line goes. */
+  log?: RequestLogger;
+  /** A monotonic clock in milliseconds. */
+  now?: () => number;
+}
+
+/**
+ * Makes the sync handler: `POST` only, JSON errors with CORS on every answer.
+ *
+ * | caller | body | answer |
+ * | --- | --- | --- |
+ * | a user's token | none, `{}` or `{"scope":"me"}` | 200 `{ synced, state, message? }` |
+ * | a user's token | `{"scope":"all"}` or `"deletions"` | 403 |
+ * | the secret key | `{"scope":"all", "resume"?: true}` | 200 the reconcile report |
+ * | the secret key | `{"scope":"deletions"}` | 200 the outbox pass |
+ * | the secret key | no scope or `"me"` | 400 |
+ * | anything else | | 401 |
+ *
+ * @param deps verification, the three syncs, CORS and log
+ * @returns the handler
+ * @example
+ * ```ts
+ * const handler = createSyncHandler(createSyncDependencies(config));
+ * await (await handler(userRequest)).json(); // { synced: true, state: { entitlements: ["pro"], … } }
+ * ```
+ */
+export function createSyncHandler(deps: SyncDependencies): Handler {
+  const { config } = deps;
+  return createJsonHandler({
+    name: "sync",
+    methods: ["POST"],
+    cors: createCors({
+      allowedOrigins: config.allowedOrigins,
+      restrict: config.restrictCorsOrigins,
+    }),
+    log: deps.log,
+    now: deps.now,
+  }, async (request, { detail }) => {
+    if (deps.isOperator(request)) {
+      const { scope, resume } = readSyncRequest(await readJsonObject(request));
+      detail.scope = scope;
+      if (scope === "all") {
+        const report = await deps.reconcile({ resumeOnly: resume });
+        detail.reconcile =
+          `${report.status}: ${report.checked} checked, ${report.changed} changed, ${report.failures} failures`;
+        return jsonResponse(report);
+      }
+      if (scope === "deletions") return jsonResponse(await deps.processDeletions());
+      throw new HttpError(
+        STATUS.BadRequest,
+        'The service key syncs "all" or "deletions"; send a user\'s token to sync that user',
+      );
+    }
+    const user = await deps.verifyUser(request);
+    const { scope } = readSyncRequest(await readJsonObject(request));
+    if (scope !== "me") {
+      throw new HttpError(STATUS.Forbidden, "Forbidden", {
+        cause: `scope ${scope} needs the secret key`,
+      });
+    }
+    const answer = await deps.syncUser(user);
+    detail.synced = String(answer.synced);
+    return jsonResponse(answer);
+  });
+}
+
+/**
+ * The production dependencies: the caller's verification, a Polar client with a pacer, and a
+ * secret-key Supabase client for the writes (reads on a user's behalf use their own token).
+ *
+ * @param config the validated configuration
+ * @param options the reconcile's time budget ({@linkcode RECONCILE_BUDGET_MS} by default) and
+ *   page size (100)
+ * @returns dependencies for {@linkcode createSyncHandler}
+ * @example
+ * ```ts
+ * createSyncHandler(createSyncDependencies(loadSyncFunctionConfig((name) => Deno.env.get(name))));
+ * ```
+ */
+export function createSyncDependencies(
+  config: SyncFunctionConfig,
+  options: { reconcileBudgetMs?: number; reconcilePageSize?: number } = {},
+): SyncDependencies {
+  const caller = createCallerAccess(config);
+  const userClient = createServerClient(config.supabaseUrl, config.supabasePublishableKey);
+  const admin = createServerClient(config.supabaseUrl, config.supabaseSecretKey);
+  const polar = createPolarClient(config.polar);
+  const pacer = createPolarPacer({ perMinute: config.polarCallsPerMinute });
+  const getState = getStateCustomers(polar);
+  const getStateExternal = getStateExternalCustomers(polar);
+  const deleteExternal = deleteExternalCustomers(polar);
+  const list = listCustomers(polar);
+  const listEndpoints = listWebhookEndpointsWebhooks(polar);
+  const rpc = <T>(name: string, args: Record<string, unknown> = {}) =>
+    callRpc<T>(admin, name, args);
+
+  const processDeletions = createDeletionProcessor({
+    pending: (maxRows) => rpc("pending_polar_customer_deletions", { max_rows: maxRows }),
+    finish: (id, error) => rpc("finish_polar_customer_deletion", { id, error }),
+    deleteCustomer: async (externalId) => {
+      const absent = await orNullOnNotFound(() => deleteExternal(externalId).then(() => true));
+      return absent === null ? "absent" : "deleted";
+    },
+    pacer,
+  });
+  const applyState = (userId: string, change: unknown) =>
+    rpc<ApplyResult>("apply_polar_state", { user_id: userId, change });
+
+  return {
+    config,
+    verifyUser: caller.verifyUser,
+    isOperator: createOperatorCheck(config.operatorKeys),
+    syncUser: createUserSync({
+      claim: (userId) =>
+        rpc<boolean>("claim_polar_sync", {
+          user_id: userId,
+          min_interval: `${SYNC_INTERVAL_SECONDS} seconds`,
+        }),
+      fetchState: (userId) => orNullOnNotFound(() => getStateExternal(userId)).then(asRecord),
+      applyState,
+      readState: async (user) => {
+        const { data, error } = await userClient.rpc("billing_state")
+          .setHeader("Authorization", `Bearer ${user.accessToken}`);
+        if (error) throw new Error(`billing_state failed: ${error.message}`, { cause: error });
+        return data as BillingState;
+      },
+    }),
+    reconcile: createReconciler({
+      db: {
+        begin: (resumeOnly) =>
+          rpc<ReconcileRun | null>("begin_polar_reconcile", { resume_only: resumeOnly }),
+        save: (id, nextPage, phase, counts) =>
+          rpc("save_polar_reconcile", { id, next_page: nextPage, phase, counts }),
+        knownUsers: async (ids) => new Set(await rpc<string[]>("polar_known_users", { ids })),
+        applyState,
+        unreconciled: (since, maxRows) =>
+          rpc("polar_unreconciled_users", { since, max_rows: maxRows }),
+        unlink: (userId, customerId) =>
+          rpc("unlink_missing_polar_customer", { user_id: userId, customer_id: customerId }),
+        skippedDeliveries: (since) => rpc("polar_skipped_deliveries", { since }),
+      },
+      polar: {
+        listCustomers: async (page, limit) => {
+          const result = await list({ page, limit });
+          return { items: result.items, maxPage: result.pagination.max_page };
+        },
+        getState: (customerId) => orNullOnNotFound(() => getState(customerId)).then(asRecord),
+        getStateByExternalId: (externalId) =>
+          orNullOnNotFound(() => getStateExternal(externalId)).then(asRecord),
+        listWebhookEndpoints: async () =>
+          (await listEndpoints({ limit: 100 })).items.map((endpoint: models.WebhookEndpoint) => ({
+            url: endpoint.url,
+            enabled: endpoint.enabled,
+          })),
+      },
+      pacer,
+      processDeletions,
+      budgetMs: options.reconcileBudgetMs ?? RECONCILE_BUDGET_MS,
+      pageSize: options.reconcilePageSize,
+      now: Date.now,
+    }),
+    processDeletions,
+  };
+}
+
+async function callRpc<T>(
+  client: SupabaseClient,
+  name: string,
+  args: Record<string, unknown>,
+): Promise<T> {
+  const { data, error } = await client.rpc(name, args);
+  if (error) throw new Error(`${name} failed: ${error.message}`, { cause: error });
+  return data as T;
+}
+
+async function orNullOnNotFound<T>(call: () => Promise<T>): Promise<T | null> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof errors.ResourceNotFound) return null;
+    throw error;
+  }
+}
+
+function asRecord(value: unknown): Record<string, unknown> | null {
+  return value as Record<string, unknown> | null;
+}

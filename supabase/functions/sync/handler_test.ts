@@ -1,0 +1,317 @@
+import assert from "node:assert/strict";
+import {
+  benefitGrantModel,
+  customerStateModel,
+  webhookEndpointModel,
+} from "../../../local/polar_models.ts";
+import { loadSyncFunctionConfig } from "../_shared/config.ts";
+import type { RequestLog } from "../_shared/log.ts";
+import { applyPolarWebhook } from "../polar-webhooks/handler.ts";
+import { createServerClient } from "../_shared/supabase.ts";
+import { toWebhookDelivery } from "../_shared/polar_webhooks.ts";
+import { insertUser, linkCustomer } from "../tests/support/database.ts";
+import { startFakePolar } from "../tests/support/fake_polar.ts";
+import { customerStateEvent, subscriptionFixture } from "../tests/support/polar_events.ts";
+import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";
+import { createSyncDependencies, createSyncHandler } from "./handler.ts";
+import { NO_CUSTOMER_MESSAGE } from "./user_sync.ts";
+
+const SITE_URL = "https://app.example.com";
+
+/**
+ * The sync handler with its production wiring (real SDK calls, real RPCs through the Supabase
+ * stand-in on loopback, real token verification), against the loopback Polar fake.
+ */
+async function setup(options: { reconcileBudgetMs?: number; reconcilePageSize?: number } = {}) {
+  const supabase = await createTestSupabase("loopback");
+  const polar = await startFakePolar();
+  const env: Record<string, string> = {
+    SUPABASE_URL: supabase.url,
+    SUPABASE_ANON_KEY: supabase.anonKey,
+    SUPABASE_SERVICE_ROLE_KEY: supabase.serviceRoleKey,
+    POLAR_ACCESS_TOKEN: "polar_oat_sync",
+    POLAR_API_URL: polar.url,
+    POLAR_SYNC_RATE_PER_MINUTE: "60000",
+    SITE_URL,
+  };
+  const logs: RequestLog[] = [];
+  const handler = createSyncHandler({
+    ...createSyncDependencies(loadSyncFunctionConfig((name) => env[name]), options),
+    log: (entry) => logs.push(entry),
+  });
+  const userId = await insertUser(supabase.db, "sync@example.com");
+  const token = await supabase.userToken(userId, "sync@example.com");
+  const send = (bearer: string | undefined, body?: unknown, method = "POST") =>
+    handler(
+      new Request("http://localhost/functions/v1/sync", {
+        method,
+        headers: {
+          ...(bearer && { Authorization: `Bearer ${bearer}` }),
+          ...(body !== undefined && { "Content-Type": "application/json" }),
+        },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      }),
+    );
+  /** A Polar customer for a user, with an active subscription and the "pro" grant. */
+  const subscribe = (user: string) => {
+    const customer = polar.addCustomer({ externalId: user });
+    const subscription = subscriptionFixture(customer, {
+      status: "active",
+      modified_at: new Date(Date.now() - 60_000).toISOString(),
+    });
+    polar.states.set(
+      customer.id,
+      customerStateModel(customer, {
+        subscriptions: [subscription],
+        grants: [benefitGrantModel()],
+      }),
+    );
+    return { customer, subscription };
+  };
+  const polarRoutes = () => polar.requests.map((r) => r.route);
+  return {
+    supabase,
+    polar,
+    db: supabase.db,
+    env,
+    logs,
+    userId,
+    token,
+    send,
+    subscribe,
+    polarRoutes,
+    async [Symbol.asyncDispose]() {
+      await polar[Symbol.asyncDispose]();
+      await supabase[Symbol.asyncDispose]();
+    },
+  };
+}
+
+async function json(response: Response, status: number) {
+  const body = await response.json();
+  assert.equal(response.status, status, JSON.stringify(body));
+  return body;
+}
+
+// ----- The signed-in user ----------------------------------------------------------------------
+
+Deno.test("sync pulls the caller's Customer State, applies it and answers it", async () => {
+  await using t = await setup();
+  const { customer, subscription } = t.subscribe(t.userId);
+  const body = await json(await t.send(t.token), 200);
+  assert.equal(body.synced, true);
+  assert.equal(body.state.polar_customer_id, customer.id);
+  assert.deepEqual(body.state.entitlements, ["pro"]);
+  assert.equal(body.state.has_active_subscription, true);
+  assert.equal(body.state.subscriptions[0].id, subscription.id);
+  assert.deepEqual(t.polarRoutes(), [`GET /v1/customers/external/${t.userId}/state`]);
+});
+
+Deno.test("sync calls Polar at most once per user within the interval", async () => {
+  await using t = await setup();
+  t.subscribe(t.userId);
+  const answers = await Promise.all([t.send(t.token), t.send(t.token), t.send(t.token)]);
+  const bodies = await Promise.all(answers.map((answer) => json(answer, 200)));
+  assert.deepEqual(bodies.map((b) => b.synced).sort(), [false, false, true]);
+  assert.equal(t.polar.requests.length, 1, "one Polar call for three requests");
+  const other = await insertUser(t.db);
+  t.subscribe(other);
+  const otherToken = await t.supabase.userToken(other);
+  assert.equal((await json(await t.send(otherToken), 200)).synced, true, "the limit is per user");
+});
+
+Deno.test("sync answers a user without a Polar customer clearly", async () => {
+  await using t = await setup();
+  const body = await json(await t.send(t.token, {}), 200);
+  assert.equal(body.synced, true);
+  assert.equal(body.message, NO_CUSTOMER_MESSAGE);
+  assert.equal(body.state.polar_customer_id, null);
+  assert.deepEqual(body.state.entitlements, []);
+});
+
+Deno.test("sync: a pulled snapshot never overwrites a newer webhook snapshot, nor the reverse", async (test) => {
+  await using t = await setup();
+  const { customer } = t.subscribe(t.userId);
+  const admin = createServerClient(t.supabase.url, t.supabase.serviceRoleKey);
+  const webhookSnapshot = (key: string, at: number) =>
+    applyPolarWebhook(
+      admin,
+      toWebhookDelivery(
+        `msg_${crypto.randomUUID()}`,
+        customerStateEvent(
+          customerStateModel(customer, {
+            grants: [benefitGrantModel({ benefit_id: `b-${key}`, benefit_metadata: { key } })],
+          }),
+          new Date(at).toISOString(),
+        ),
+      ),
+    );
+  const keys = async () =>
+    (await t.db.query<{ key: string }>(
+      "select benefit_metadata ->> 'key' as key from public.polar_benefit_grants",
+    )).map((row) => row.key);
+  await test.step("a webhook snapshot built after the pull stays", async () => {
+    await webhookSnapshot("beta", Date.now() + 60_000);
+    await json(await t.send(t.token), 200);
+    assert.deepEqual(await keys(), ["beta"]);
+  });
+  await test.step("a webhook snapshot built before the pull is stale", async () => {
+    await t.db.query(
+      "update public.user_subscriptions set polar_synced_at = null, polar_state_at = null",
+    );
+    await json(await t.send(t.token), 200);
+    assert.deepEqual(await keys(), ["pro"]);
+    assert.deepEqual(await webhookSnapshot("old", Date.now() - 60_000), { outcome: "stale" });
+    assert.deepEqual(await keys(), ["pro"]);
+  });
+});
+
+Deno.test("sync answers every refusal with JSON and CORS, and calls Polar for none", async (test) => {
+  await using t = await setup();
+  const cases: [string, () => Promise<Response>, number, unknown][] = [
+    ["no token", () => t.send(undefined), 401, { error: "Unauthorized" }],
+    ["the anon key", () => t.send(t.supabase.anonKey), 401, { error: "Unauthorized" }],
+    ["a forged token", () => t.send(`${t.token.slice(0, -4)}AAAA`), 401, { error: "Unauthorized" }],
+    ["a user asking for everyone", () => t.send(t.token, { scope: "all" }), 403, {
+      error: "Forbidden",
+    }],
+    ["a user asking for deletions", () => t.send(t.token, { scope: "deletions" }), 403, {
+      error: "Forbidden",
+    }],
+    ["an unknown scope", () => t.send(t.token, { scope: "everyone" }), 400, {
+      error: 'Invalid scope "everyone": expected "me", "all" or "deletions"',
+    }],
+    ["the service key without a scope", () => t.send(t.supabase.serviceRoleKey), 400, {
+      error: 'The service key syncs "all" or "deletions"; send a user\'s token to sync that user',
+    }],
+    ["GET", () => t.send(t.token, undefined, "GET"), 405, { error: "Method not allowed" }],
+  ];
+  for (const [name, send, status, body] of cases) {
+    await test.step(name, async () => {
+      const response = await send();
+      assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+      assert.deepEqual(await json(response, status), body);
+    });
+  }
+  assert.equal(t.polar.requests.length, 0);
+});
+
+Deno.test("sync answers 500 without details when Polar fails, and logs no token", async () => {
+  await using t = await setup();
+  t.polar.mode = "server_error";
+  assert.deepEqual(await json(await t.send(t.token), 500), { error: "Something went wrong" });
+  const text = JSON.stringify(t.logs);
+  assert.ok(t.logs[0].cause, "the cause is logged");
+  assert.ok(!text.includes(t.token.split(".")[2]) && !text.includes(t.supabase.serviceRoleKey));
+});
+
+// ----- The operator ----------------------------------------------------------------------------
+
+Deno.test("sync with the service key reconciles every user and reports counts", async () => {
+  await using t = await setup();
+  const users = [t.userId, await insertUser(t.db), await insertUser(t.db)];
+  for (const user of users) t.subscribe(user);
+  await json(await t.send(t.token), 200); // the first user is already current
+  t.polar.addCustomer({ externalId: crypto.randomUUID() }); // a deleted user's customer
+  t.polar.addCustomer(); // from before the integration
+  const gone = await insertUser(t.db);
+  await linkCustomer(t.db, gone, crypto.randomUUID()); // Polar deleted it; the webhook was lost
+  t.polar.webhookEndpoints.push(
+    webhookEndpointModel({ url: "https://x/polar-webhooks", enabled: false }),
+  );
+
+  const report = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+  assert.equal(report.status, "done");
+  assert.deepEqual(
+    [
+      report.checked,
+      report.changed,
+      report.unchanged,
+      report.orphaned,
+      report.no_external_id,
+      report.missing,
+      report.failures,
+    ],
+    [3, 2, 1, 1, 1, 1, 0],
+  );
+  assert.equal(report.webhooks_disabled, true, "the operator learns Polar disabled the endpoint");
+  assert.ok(!JSON.stringify(report).includes("polar_whs_"), "no endpoint secret in the report");
+  const [{ n }] = await t.db.query<{ n: number }>(
+    "select count(*)::int as n from public.polar_benefit_grants",
+  );
+  assert.equal(n, 3, "every subscriber holds their grant");
+  const [unlinked] = await t.db.query<{ polar_customer_id: string | null }>(
+    "select polar_customer_id from public.user_subscriptions where user_id = $1",
+    [gone],
+  );
+  assert.equal(unlinked.polar_customer_id, null);
+});
+
+Deno.test("sync's reconcile saves its place when its budget is spent and resumes there", async () => {
+  await using t = await setup({ reconcileBudgetMs: 0, reconcilePageSize: 1 });
+  for (let i = 0; i < 3; i++) t.subscribe(await insertUser(t.db));
+  // A spent budget still does one page per call: three calls for three customers.
+  const first = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+  assert.equal(first.status, "partial");
+  assert.equal(first.resumed, false);
+  const idle = await json(
+    await t.send(t.supabase.serviceRoleKey, { scope: "all", resume: true }),
+    200,
+  );
+  assert.equal(idle.resumed, true, "resume-only continues the unfinished run");
+  let last = idle;
+  for (let i = 0; i < 6 && last.status !== "done"; i++) {
+    last = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all", resume: true }), 200);
+  }
+  assert.equal(last.status, "done");
+  assert.equal(last.checked, 3, "every user checked once over the calls");
+  const after = await json(
+    await t.send(t.supabase.serviceRoleKey, { scope: "all", resume: true }),
+    200,
+  );
+  assert.equal(after.status, "idle", "nothing to resume once done");
+});
+
+Deno.test("deleting a user ends their billing in Polar through the outbox, retried until Polar confirms", async () => {
+  await using t = await setup();
+  const { customer } = t.subscribe(t.userId);
+  await json(await t.send(t.token), 200);
+  await t.db.query("delete from auth.users where id = $1", [t.userId]);
+  const [pending] = await t.db.query<{ user_id: string; polar_customer_id: string }>(
+    "select user_id::text, polar_customer_id from polar.customer_deletions where completed_at is null",
+  );
+  assert.deepEqual(pending, { user_id: t.userId, polar_customer_id: customer.id });
+
+  t.polar.mode = "server_error";
+  assert.deepEqual(
+    await json(await t.send(t.supabase.serviceRoleKey, { scope: "deletions" }), 200),
+    {
+      deleted: 0,
+      absent: 0,
+      failed: 1,
+    },
+  );
+  assert.equal(customer.deleted_at, null, "nothing lost while Polar is down");
+  t.polar.mode = "ok";
+  assert.deepEqual(
+    await json(await t.send(t.supabase.serviceRoleKey, { scope: "deletions" }), 200),
+    {
+      deleted: 1,
+      absent: 0,
+      failed: 0,
+    },
+  );
+  assert.ok(customer.deleted_at, "Polar deleted the customer");
+  const [row] = await t.db.query<{ attempts: number; done: boolean; last_error: string | null }>(
+    "select attempts, completed_at is not null as done, last_error from polar.customer_deletions",
+  );
+  assert.deepEqual(row, { attempts: 2, done: true, last_error: null });
+  assert.deepEqual(
+    await json(await t.send(t.supabase.serviceRoleKey, { scope: "deletions" }), 200),
+    {
+      deleted: 0,
+      absent: 0,
+      failed: 0,
+    },
+  );
+});
