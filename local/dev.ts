@@ -9,7 +9,10 @@
  *
  * Ports and Polar come from the environment: `API_PORT` (54321), `POLAR_PORT` (54330), `SITE_URL`
  * (your app's URL; when unset, the example app is served on `SITE_PORT`, 3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
- * sandbox instead of the stand-in. `STACK_INFO_DIR` moves the two files (default `supabase/.temp`).
+ * sandbox instead of the stand-in. `POLAR_WEBHOOKS=off` runs the stand-in with deliveries switched off,
+ * as if Polar had disabled the webhook endpoint (its webhook endpoints API then says so), to see the
+ * `sync` function keep the database current without webhooks. `STACK_INFO_DIR` moves the two files
+ * (default `supabase/.temp`).
  *
  * @module
  */
@@ -31,6 +34,14 @@ function port(name: string, fallback: number): number {
   return number;
 }
 
+function webhooksSetting(): "on" | "off" {
+  const value = Deno.env.get("POLAR_WEBHOOKS") || "on";
+  if (value !== "on" && value !== "off") {
+    throw new Error(`POLAR_WEBHOOKS is "${value}", expected "on" or "off"`);
+  }
+  return value;
+}
+
 if (import.meta.main) {
   try {
     // Keeps a PostgreSQL restart from taking the stack down (see absorbDriverNullSocketCrash).
@@ -44,6 +55,7 @@ if (import.meta.main) {
       databaseUrl: Deno.env.get("DATABASE_URL") || undefined,
       polarAccessToken: Deno.env.get("POLAR_ACCESS_TOKEN") || undefined,
       polarWebhookSecret: Deno.env.get("POLAR_WEBHOOK_SECRET") || undefined,
+      polarWebhooks: webhooksSetting(),
       log: (message) => console.log(`  starting ${message}`),
       onFunctionOutput: (name, line) => console.log(`[${name}] ${line}`),
     });
@@ -54,7 +66,11 @@ if (import.meta.main) {
     console.log(`
 Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
   Supabase API     ${info.api_url}   (auth, rest, functions/v1/*)
-  Polar            ${info.polar_api_url}${stack.polar ? "   (stand-in)" : "   (real sandbox)"}
+  Polar            ${info.polar_api_url}${
+      stack.polar
+        ? `   (stand-in; webhooks ${stack.polar.webhooksEnabled ? "on" : "off"})`
+        : "   (real sandbox)"
+    }
   Database         ${info.database}
   Site URL         ${info.site_url}
   Publishable key  ${info.publishable_key}   (legacy anon key in dev-stack.json)

@@ -49,6 +49,11 @@ export interface StackOptions {
    * The API accepts both styles in `apikey` either way.
    */
   keyStyle?: KeyStyle;
+  /** `off`: the stand-in sends no webhook, as if Polar had disabled the endpoint. */
+  polarWebhooks?: "on" | "off";
+  /** Polar calls per minute the sync function's reconcile allows itself (the stand-in has no
+   * limit, so the local stack lets it run fast). */
+  polarSyncRatePerMinute?: number;
   /** Progress messages. */
   log?: (message: string) => void;
   /** Each function's output lines as they come, for `deno task dev` to show; none by default. */
@@ -181,6 +186,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         baseUrl: server.url,
         webhookUrl: `${api.url}/functions/v1/polar-webhooks`,
         webhookSecret,
+        webhooks: options.polarWebhooks,
       });
     }
 
@@ -200,6 +206,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       POLAR_SERVER: "sandbox",
       ...(realPolar ? {} : { POLAR_API_URL: polarUrl, POLAR_PRODUCT_IDS: DEMO_PRODUCT_ID }),
       POLAR_WEBHOOK_SECRET: webhookSecret,
+      POLAR_SYNC_RATE_PER_MINUTE: String(
+        options.polarSyncRatePerMinute ?? (realPolar ? 80 : 60_000),
+      ),
       SITE_URL: siteUrl,
     };
     const functions = new Map<string, FunctionProcess>();

@@ -97,6 +97,25 @@ export function createSupabaseApi(
   };
   const rest = createPostgrestHandler({ db: options.db, verifyToken });
 
+  /** `DELETE /auth/v1/admin/users/{id}`, as GoTrue answers it: the service key only. */
+  const deleteUser = async (request: Request, id: string) => {
+    const token = request.headers.get("Authorization")?.match(/^Bearer (.+)$/)?.[1];
+    const claims = token ? await verifyToken(token) : null;
+    if (claims?.role !== "service_role") {
+      return Response.json({ code: 403, error_code: "not_admin", msg: "User not allowed" }, {
+        status: 403,
+      });
+    }
+    const deleted = await options.db.query("delete from auth.users where id = $1 returning id", [
+      id,
+    ]);
+    return deleted.length
+      ? Response.json({})
+      : Response.json({ code: 404, error_code: "user_not_found", msg: "User not found" }, {
+        status: 404,
+      });
+  };
+
   return async (incoming) => {
     const { pathname } = new URL(incoming.url);
     options.onRequest?.(pathname);
@@ -126,6 +145,8 @@ export function createSupabaseApi(
         created_at: new Date(0).toISOString(),
       });
     }
+    const adminUser = pathname.match(/^\/auth\/v1\/admin\/users\/([0-9a-f-]{36})$/i);
+    if (adminUser && request.method === "DELETE") return await deleteUser(request, adminUser[1]);
     if (pathname.startsWith("/rest/v1/")) return await rest(request);
     return Response.json({ message: "Not found" }, { status: 404 });
   };

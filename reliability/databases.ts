@@ -100,6 +100,7 @@ const DEFAULT_PG_BIN = "/usr/lib/postgresql/15/bin";
  * Initializes and starts a cluster on a free loopback port, with trust auth. As root it runs the
  * server as the `postgres` user (PostgreSQL refuses to run as root), else as the current user.
  *
+ * @param settings more server settings (`-c name=value`), such as `shared_preload_libraries`
  * @returns the running cluster
  * @throws {Error} when `initdb` or `pg_ctl` fails, with their output
  * @example
@@ -109,7 +110,9 @@ const DEFAULT_PG_BIN = "/usr/lib/postgresql/15/bin";
  * await cluster.start();
  * ```
  */
-export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
+export async function startThrowawayCluster(
+  settings: Record<string, string> = {},
+): Promise<ThrowawayCluster> {
   const bin = Deno.env.get("PG_BIN") ?? DEFAULT_PG_BIN;
   const asRoot = Deno.uid() === 0;
   const dir = await Deno.makeTempDir({ prefix: "reliability_pg_" });
@@ -129,7 +132,8 @@ export async function startThrowawayCluster(): Promise<ThrowawayCluster> {
     "UTF8",
     "--no-sync",
   ]));
-  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off`;
+  const extra = Object.entries(settings).map(([name, value]) => ` -c ${name}=${value}`).join("");
+  const options = `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off${extra}`;
   const start = () =>
     run(asServerUser([
       `${bin}/pg_ctl`,

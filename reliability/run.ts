@@ -17,6 +17,7 @@ const SUITES = [
   "load_suite.ts",
   "identity_suite.ts",
   "entitlements_suite.ts",
+  "schedule_suite.ts",
 ];
 
 /**

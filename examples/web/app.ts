@@ -2,7 +2,9 @@
 /**
  * The example page's script: sign in with supabase-js, show the subscription row (read under
  * RLS), start a checkout and open the customer portal through the project's functions, and list
- * the members-only notes, which the example's own table gates with `has_entitlement`.
+ * the members-only notes, which the example's own table gates with `has_entitlement`. Coming back
+ * from checkout (`?checkout_id=`), it asks the `sync` function for the new state at once rather
+ * than waiting for Polar's webhooks.
  *
  * @module
  */
@@ -20,6 +22,7 @@ const signInForm = element<HTMLFormElement>("signin");
 const account = element("account");
 const message = element("message");
 const statusText = element("status");
+const notice = element("notice");
 
 /** Statuses of a subscription that still runs (Polar's names). */
 const LIVE_STATUSES = ["active", "trialing", "past_due"];
@@ -98,6 +101,35 @@ async function render() {
   await renderMembers();
 }
 
+/** Seconds the sync function waits between two pulls for one user (see its README section). */
+const SYNC_INTERVAL_MS = 5_500;
+
+/**
+ * Back from checkout: asks `sync` to pull the new state from Polar now. Polar may still be
+ * confirming the payment for a few seconds, so it asks up to three times.
+ */
+async function confirmCheckout() {
+  const { data: { session } } = await supabase.auth.getSession();
+  if (!session || !new URLSearchParams(location.search).has("checkout_id")) return;
+  notice.textContent = "Confirming your payment…";
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, SYNC_INTERVAL_MS));
+    const { data, error } = await supabase.functions.invoke("sync");
+    if (error) {
+      notice.textContent = "";
+      message.textContent = await describeError(error);
+      return;
+    }
+    if (data.state.has_active_subscription) {
+      notice.textContent = "Payment received";
+      history.replaceState(null, "", location.pathname);
+      await render();
+      return;
+    }
+  }
+  notice.textContent = "Your payment is still being confirmed; this page will show it shortly.";
+}
+
 signInForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const button = element<HTMLButtonElement>("signin-button");
@@ -109,6 +141,7 @@ signInForm.addEventListener("submit", (event) => {
     });
     if (error) throw error;
     await render();
+    await confirmCheckout();
   });
 });
 
@@ -139,3 +172,4 @@ element<HTMLButtonElement>("signout").addEventListener("click", async () => {
 });
 
 await render();
+await confirmCheckout();

@@ -150,3 +150,43 @@ Deno.test("example page: sign in, subscribe, pay, members-only notes, manage bil
     await browser.close();
   }
 });
+
+Deno.test("example page: with Polar's webhooks off, coming back from checkout syncs and shows the payment", async (test) => {
+  await using stack = await startStack({
+    apiPort: 0,
+    polarPort: 0,
+    sitePort: 0,
+    polarWebhooks: "off",
+  });
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 720, height: 640 } });
+    const user = stack.info.users[1];
+    await test.step("sign in, subscribe and pay while no webhook is delivered", async () => {
+      await page.goto(stack.info.site_url);
+      await page.fill("#email", user.email);
+      await page.fill("#password", user.password);
+      await page.click("#signin-button");
+      await page.waitForFunction(() =>
+        document.querySelector("#status")?.textContent === "No subscription"
+      );
+      await page.click("#subscribe");
+      await page.waitForURL(`${stack.info.polar_api_url}/checkout/**`);
+      await page.click("text=Pay");
+      await page.waitForURL(`${stack.info.site_url}/**`);
+    });
+    await test.step("the page asks sync and shows Payment received with the new state", async () => {
+      await page.waitForFunction(() =>
+        document.querySelector("#notice")?.textContent === "Payment received"
+      );
+      await page.waitForFunction(() => document.querySelector("#status")?.textContent === "Active");
+      await page.waitForFunction(() => document.querySelectorAll("#notes li").length === 3);
+      assert.ok(!page.url().includes("checkout_id"), "the checkout id is dropped from the URL");
+      assert.ok(stack.polar!.deliveries.length > 0, "Polar had events to send");
+      assert.ok(stack.polar!.deliveries.every((d) => !d.sent), "none was delivered");
+      await snap(page, "10-payment-received-without-webhooks");
+    });
+  } finally {
+    await browser.close();
+  }
+});
