@@ -1,19 +1,28 @@
 /**
  * `deno task dev`: starts the local stack, prints where everything is and the demo users, writes
- * `supabase/.temp/dev-stack.json`, and stops cleanly on Ctrl-C or SIGTERM.
+ * `supabase/.temp/dev-stack.json` and `supabase/.temp/dev-stack.pid`, shows each function's log
+ * lines prefixed with its name, and stops cleanly on Ctrl-C or SIGTERM.
+ *
+ * Started in the background through `npx`, signals sent to `npx` do not reach the stack (npm does
+ * not pass them on); `kill $(cat supabase/.temp/dev-stack.pid)` sends SIGTERM to the stack itself,
+ * which stops every part and removes the file.
  *
  * Ports and Polar come from the environment: `API_PORT` (54321), `POLAR_PORT` (54330), `SITE_URL`
  * (your app's URL; when unset, the example app is served on `SITE_PORT`, 3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
  * sandbox instead of the stand-in. `POLAR_WEBHOOKS=off` runs the stand-in with deliveries switched off,
  * as if Polar had disabled the webhook endpoint (its webhook endpoints API then says so), to see the
- * `sync` function keep the database current without webhooks.
+ * `sync` function keep the database current without webhooks. `STACK_INFO_DIR` moves the two files
+ * (default `supabase/.temp`).
  *
  * @module
  */
 import { absorbDriverNullSocketCrash } from "./postgres.ts";
 import { startStack } from "./stack.ts";
 
-const INFO_FILE = new URL("../supabase/.temp/dev-stack.json", import.meta.url);
+const INFO_DIR = Deno.env.get("STACK_INFO_DIR") ||
+  new URL("../supabase/.temp/", import.meta.url).pathname;
+const INFO_FILE = `${INFO_DIR.replace(/\/+$/, "")}/dev-stack.json`;
+const PID_FILE = `${INFO_DIR.replace(/\/+$/, "")}/dev-stack.pid`;
 
 function port(name: string, fallback: number): number {
   const value = Deno.env.get(name);
@@ -48,9 +57,11 @@ if (import.meta.main) {
       polarWebhookSecret: Deno.env.get("POLAR_WEBHOOK_SECRET") || undefined,
       polarWebhooks: webhooksSetting(),
       log: (message) => console.log(`  starting ${message}`),
+      onFunctionOutput: (name, line) => console.log(`[${name}] ${line}`),
     });
-    await Deno.mkdir(new URL(".", INFO_FILE), { recursive: true });
+    await Deno.mkdir(INFO_DIR, { recursive: true });
     await Deno.writeTextFile(INFO_FILE, JSON.stringify(stack.info, null, 2) + "\n");
+    await Deno.writeTextFile(PID_FILE, `${Deno.pid}\n`);
     const { info } = stack;
     console.log(`
 Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
@@ -62,15 +73,19 @@ Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
     }
   Database         ${info.database}
   Site URL         ${info.site_url}
-  Anon key         ${info.anon_key}
+  Publishable key  ${info.publishable_key}   (legacy anon key in dev-stack.json)
   Product id       ${info.product_id}
   Entitlement key  ${info.entitlement_key}   (has_entitlement)
   Demo users       ${info.users.map((user) => `${user.email} / ${user.password}`).join(", ")}
-  Details          supabase/.temp/dev-stack.json
-Press Ctrl-C to stop.`);
+  Details          ${INFO_FILE}
+Press Ctrl-C to stop (in the background: kill $(cat ${PID_FILE})).`);
+    let stopping = false;
     const stop = async () => {
+      if (stopping) return;
+      stopping = true;
       console.log("\nStopping the local stack…");
       await stack.close();
+      await Deno.remove(PID_FILE).catch(() => {});
       Deno.exit(0);
     };
     Deno.addSignalListener("SIGINT", stop);

@@ -103,3 +103,28 @@ export function apiKeyClaims(role: "anon" | "service_role", issuer: string): JWT
   const now = Math.floor(Date.now() / 1000);
   return { iss: issuer, ref: "local", role, iat: now, exp: now + 10 * 365 * 24 * 3600 };
 }
+
+/** A project's new-style API keys, as Supabase issues them beside (or instead of) the JWT keys. */
+export interface NewApiKeys {
+  /** `sb_publishable_…`: safe in a browser; the gateway runs its requests as `anon`. */
+  publishable: string;
+  /** `sb_secret_…`: server only; the gateway runs its requests as `service_role`. */
+  secret: string;
+}
+
+/**
+ * Makes a random pair of new-style API keys. Unlike the legacy keys they are not JWTs: only the
+ * gateway knows what they stand for.
+ *
+ * @returns the keys
+ * @example
+ * ```ts
+ * createNewApiKeys().publishable; // "sb_publishable_3q2-…"
+ * ```
+ */
+export function createNewApiKeys(): NewApiKeys {
+  const random = () =>
+    btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(24))))
+      .replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return { publishable: `sb_publishable_${random()}`, secret: `sb_secret_${random()}` };
+}

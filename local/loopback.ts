@@ -60,12 +60,19 @@ export interface FunctionProcess extends AsyncDisposable {
   output(): string;
 }
 
+/** Options of {@linkcode startFunction}. */
+export interface StartFunctionOptions {
+  /** Called with each line the function writes (standard output and error), as it comes. */
+  onOutput?: (line: string) => void;
+}
+
 /**
  * Starts `supabase/functions/<name>/index.ts` with `deno run`, as a user would, on a free port
- * with the given environment, and waits until it answers.
+ * of 127.0.0.1 with the given environment, and waits until it answers.
  *
  * @param name the function's folder
  * @param env its environment (the process gets nothing else but `PATH` and `HOME`)
+ * @param options where its output lines go, besides {@linkcode FunctionProcess.output}
  * @returns the process
  * @example
  * ```ts
@@ -76,6 +83,7 @@ export interface FunctionProcess extends AsyncDisposable {
 export async function startFunction(
   name: string,
   env: Record<string, string>,
+  options: StartFunctionOptions = {},
 ): Promise<FunctionProcess> {
   const port = freePort();
   const entry = new URL(`../supabase/functions/${name}/index.ts`, import.meta.url);
@@ -93,9 +101,18 @@ export async function startFunction(
     stderr: "piped",
   }).spawn();
   let output = "";
-  const decoder = new TextDecoder();
   const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) output += decoder.decode(chunk);
+    const decoder = new TextDecoder();
+    let partial = "";
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      output += text;
+      if (!options.onOutput) continue;
+      const lines = (partial + text).split("\n");
+      partial = lines.pop() ?? "";
+      for (const line of lines) if (line) options.onOutput(line);
+    }
+    if (partial && options.onOutput) options.onOutput(partial);
   };
   const collecting = Promise.all([collect(child.stdout), collect(child.stderr)]);
   const url = `http://127.0.0.1:${port}`;

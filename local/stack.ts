@@ -8,7 +8,7 @@
 import { corsHeaders } from "@supabase/supabase-js/cors";
 import { createAuthHandler, createPasswordUser } from "./auth.ts";
 import { createSchemaPglite, type Database, pgliteDatabase } from "./database.ts";
-import { apiKeyClaims, createTestKeys } from "./keys.ts";
+import { apiKeyClaims, createNewApiKeys, createTestKeys } from "./keys.ts";
 import {
   type FunctionProcess,
   type LoopbackServer,
@@ -23,7 +23,7 @@ import {
   DEMO_PRODUCT_ID,
   type PolarStandIn,
 } from "./polar_stand_in.ts";
-import { createSupabaseApi } from "./supabase_api.ts";
+import { createSupabaseApi, translateApiKey } from "./supabase_api.ts";
 import { createWebhookSecret } from "./webhook_signing.ts";
 
 /** Options of {@linkcode startStack}. */
@@ -42,6 +42,13 @@ export interface StackOptions {
   polarAccessToken?: string;
   /** The real endpoint's secret, with {@linkcode polarAccessToken}. */
   polarWebhookSecret?: string;
+  /**
+   * Which API keys the functions get: `new` (default) the platform's `SUPABASE_PUBLISHABLE_KEYS`,
+   * `SUPABASE_SECRET_KEYS` and `SUPABASE_JWKS`, as a project without legacy keys has; `legacy`
+   * only `SUPABASE_ANON_KEY` and `SUPABASE_SERVICE_ROLE_KEY` (the functions then fetch the JWKS).
+   * The API accepts both styles in `apikey` either way.
+   */
+  keyStyle?: KeyStyle;
   /** `off`: the stand-in sends no webhook, as if Polar had disabled the endpoint. */
   polarWebhooks?: "on" | "off";
   /** Polar calls per minute the sync function's reconcile allows itself (the stand-in has no
@@ -49,7 +56,12 @@ export interface StackOptions {
   polarSyncRatePerMinute?: number;
   /** Progress messages. */
   log?: (message: string) => void;
+  /** Each function's output lines as they come, for `deno task dev` to show; none by default. */
+  onFunctionOutput?: (name: string, line: string) => void;
 }
+
+/** The two styles of Supabase API keys. */
+export type KeyStyle = "new" | "legacy";
 
 /** A demo user's credentials. */
 export interface DemoUser {
@@ -63,10 +75,16 @@ export interface DemoUser {
 export interface StackInfo {
   /** The Supabase API, for `createClient`. */
   api_url: string;
-  /** The anon key. */
+  /** The publishable key (`sb_publishable_…`), for `createClient` in a browser. */
+  publishable_key: string;
+  /** The secret key (`sb_secret_…`), server only; bypasses RLS. */
+  secret_key: string;
+  /** The legacy anon key (a JWT of role `anon`); works like the publishable key. */
   anon_key: string;
-  /** The service role key. */
+  /** The legacy service role key (a JWT); works like the secret key. */
   service_role_key: string;
+  /** Which keys the functions were given (see {@linkcode StackOptions.keyStyle}). */
+  function_key_style: KeyStyle;
   /** The Polar API the functions call. */
   polar_api_url: string;
   /** The webhook signing secret. */
@@ -136,6 +154,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const issuer = `${api.url}/auth/v1`;
     const anonKey = await keys.sign(apiKeyClaims("anon", issuer));
     const serviceRoleKey = await keys.sign(apiKeyClaims("service_role", issuer));
+    const newKeys = createNewApiKeys();
+    const keyStyle = options.keyStyle ?? "new";
 
     const siteRoutes: { handle?: (request: Request) => Promise<Response> } = {};
     let siteUrl = options.siteUrl;
@@ -170,10 +190,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       });
     }
 
+    // What Supabase provides to deployed functions: the new keys and the inline JWKS on a project
+    // without legacy keys, or only the legacy ones.
+    const keyEnv: Record<string, string> = keyStyle === "new"
+      ? {
+        SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: newKeys.publishable }),
+        SUPABASE_SECRET_KEYS: JSON.stringify({ default: newKeys.secret }),
+        SUPABASE_JWKS: JSON.stringify(keys.jwks),
+      }
+      : { SUPABASE_ANON_KEY: anonKey, SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey };
     const functionEnv = {
       SUPABASE_URL: api.url,
-      SUPABASE_ANON_KEY: anonKey,
-      SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey,
+      ...keyEnv,
       POLAR_ACCESS_TOKEN: options.polarAccessToken ?? "polar_oat_local_stand_in",
       POLAR_SERVER: "sandbox",
       ...(realPolar ? {} : { POLAR_API_URL: polarUrl, POLAR_PRODUCT_IDS: DEMO_PRODUCT_ID }),
@@ -186,12 +214,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const functions = new Map<string, FunctionProcess>();
     for (const name of await functionNames()) {
       log(`function: ${name}`);
-      const process = await startFunction(name, functionEnv);
+      const process = await startFunction(name, functionEnv, {
+        onOutput: options.onFunctionOutput && ((line) => options.onFunctionOutput!(name, line)),
+      });
       functions.set(name, process);
       cleanups.push(async () => await process[Symbol.asyncDispose]());
     }
 
-    const supabaseApi = createSupabaseApi({ db, jwks: keys.jwks, issuer });
+    const gateway = { ...newKeys, serviceRoleToken: serviceRoleKey };
+    const supabaseApi = createSupabaseApi({ db, jwks: keys.jwks, issuer, gateway });
     const auth = createAuthHandler({ db, keys, issuer });
     routes.handle = async (request) => {
       const { pathname, search } = new URL(request.url);
@@ -200,7 +231,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       if (request.method === "OPTIONS") {
         return withCors(request, new Response(null, { status: 204 }));
       }
-      return withCors(request, (await auth(request)) ?? (await supabaseApi(request)));
+      const routed = translateApiKey(request, gateway);
+      if (routed instanceof Response) return withCors(request, routed);
+      return withCors(request, (await auth(routed)) ?? (await supabaseApi(routed)));
     };
 
     for (const user of DEMO_USERS) await createPasswordUser(db, user.email, user.password);
@@ -208,7 +241,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       log("example site: bundling examples/web");
       siteRoutes.handle = await createExampleSite({
         api_url: api.url,
-        anon_key: anonKey,
+        anon_key: newKeys.publishable,
         product_id: DEMO_PRODUCT_ID,
         entitlement_key: DEMO_ENTITLEMENT_KEY,
       });
@@ -216,8 +249,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
     const info: StackInfo = {
       api_url: api.url,
+      publishable_key: newKeys.publishable,
+      secret_key: newKeys.secret,
       anon_key: anonKey,
       service_role_key: serviceRoleKey,
+      function_key_style: keyStyle,
       polar_api_url: polarUrl,
       polar_webhook_secret: webhookSecret,
       site_url: siteUrl,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
-import { startStack } from "./stack.ts";
+import { type KeyStyle, startStack } from "./stack.ts";
 
 const databaseUrl = Deno.env.get("DATABASE_URL") || undefined;
 
@@ -37,10 +37,27 @@ async function submit(url: string): Promise<string> {
   return response.headers.get("Location")!;
 }
 
-Deno.test(`local stack: the whole billing loop on ${databaseUrl ? "PostgreSQL" : "PGlite"}`, async (test) => {
-  await using stack = await startStack({ apiPort: 0, polarPort: 0, sitePort: 0, databaseUrl });
-  const { api_url: apiUrl, anon_key: anonKey, product_id: productId, site_url: siteUrl } =
-    stack.info;
+// Once with each key style: the client's key and the functions' variables both follow it.
+for (const keyStyle of ["new", "legacy"] as const satisfies readonly KeyStyle[]) {
+  Deno.test(
+    `local stack: the whole billing loop on ${
+      databaseUrl ? "PostgreSQL" : "PGlite"
+    } with the ${keyStyle} API keys`,
+    (test) => billingLoop(test, keyStyle),
+  );
+}
+
+async function billingLoop(test: Deno.TestContext, keyStyle: KeyStyle) {
+  await using stack = await startStack({
+    apiPort: 0,
+    polarPort: 0,
+    sitePort: 0,
+    databaseUrl,
+    keyStyle,
+  });
+  const { api_url: apiUrl, product_id: productId, site_url: siteUrl } = stack.info;
+  const anonKey = keyStyle === "new" ? stack.info.publishable_key : stack.info.anon_key;
+  const secretKey = keyStyle === "new" ? stack.info.secret_key : stack.info.service_role_key;
   const ada = await signUp(apiUrl, anonKey);
   const bob = await signUp(apiUrl, anonKey);
 
@@ -115,7 +132,25 @@ Deno.test(`local stack: the whole billing loop on ${databaseUrl ? "PostgreSQL" :
     assert.equal(data, null);
     assert.equal(error?.code, "42501");
   });
-});
+
+  await test.step("the secret key reads as the service role", async () => {
+    const admin = createClient(apiUrl, secretKey, { auth: { persistSession: false } });
+    const adaId = (await ada.auth.getSession()).data.session!.user.id;
+    // RLS does not apply: the row is read by its user id, not through Ada's token.
+    const { data, error } = await admin.from("user_subscriptions").select("status")
+      .eq("user_id", adaId);
+    assert.equal(error, null);
+    assert.deepEqual(data, [{ status: "active" }]);
+  });
+
+  await test.step("the gateway refuses an unknown sb_ key", async () => {
+    const response = await fetch(`${apiUrl}/rest/v1/user_subscriptions`, {
+      headers: { apikey: "sb_publishable_not-this-project" },
+    });
+    assert.equal(response.status, 401);
+    assert.equal((await response.json()).message, "Invalid API key");
+  });
+}
 
 Deno.test("local stack: a port already in use is a clear error", async () => {
   const taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });

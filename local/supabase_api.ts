@@ -1,7 +1,9 @@
 /**
  * A stand-in for the parts of a Supabase project's API that the functions call: Auth's JWKS and
  * `/auth/v1/user`, and PostgREST at `/rest/v1`. Tokens are checked with `jose` against the same
- * JWKS that is published, as Supabase Auth and PostgREST do with asymmetric keys.
+ * JWKS that is published, as Supabase Auth and PostgREST do with asymmetric keys; `apikey` takes
+ * both the legacy JWT keys and the new `sb_publishable_…` / `sb_secret_…` ones, as the gateway
+ * does.
  *
  * @module
  */
@@ -19,6 +21,52 @@ export interface SupabaseApiOptions {
   issuer: string;
   /** Called with the path of every request, so tests can count upstream round trips. */
   onRequest?: (path: string) => void;
+  /** The new-style API keys the gateway accepts in `apikey`; without them, only JWT keys. */
+  gateway?: GatewayKeys;
+}
+
+/** What the gateway needs to accept new-style API keys. */
+export interface GatewayKeys {
+  /** The `sb_publishable_…` key: requests run as `anon`. */
+  publishable: string;
+  /** The `sb_secret_…` key: requests run as `service_role`. */
+  secret: string;
+  /** A `service_role` JWT, which the gateway puts in place of the secret key for Auth and PostgREST. */
+  serviceRoleToken: string;
+}
+
+/**
+ * What Supabase's gateway does with a new-style key in `apikey` (header or query): an unknown
+ * `sb_…` key is refused with 401; a known one stands in for the legacy JWT of its role when the
+ * request carries no user token (no `Authorization`, or the key itself as the bearer): the
+ * publishable key runs as `anon`, the secret key as `service_role`. A user's token in
+ * `Authorization` is left alone, so RLS sees the user. Legacy JWT keys pass unchanged.
+ *
+ * @param request the incoming request
+ * @param keys the project's new-style keys
+ * @returns the request to route on, or the gateway's 401
+ * @example
+ * ```ts
+ * const routed = translateApiKey(request, gateway);
+ * if (routed instanceof Response) return routed;
+ * ```
+ */
+export function translateApiKey(request: Request, keys: GatewayKeys): Request | Response {
+  const apikey = request.headers.get("apikey") ?? new URL(request.url).searchParams.get("apikey");
+  if (!apikey?.startsWith("sb_")) return request;
+  const role = apikey === keys.publishable ? "anon" : apikey === keys.secret ? "service_role" : "";
+  if (!role) {
+    return Response.json(
+      { message: "Invalid API key", hint: "Double check your Supabase API key." },
+      { status: 401 },
+    );
+  }
+  const authorization = request.headers.get("Authorization");
+  if (authorization && authorization !== `Bearer ${apikey}`) return request;
+  const headers = new Headers(request.headers);
+  if (role === "anon") headers.delete("Authorization");
+  else headers.set("Authorization", `Bearer ${keys.serviceRoleToken}`);
+  return new Request(request, { headers });
 }
 
 /**
@@ -68,10 +116,12 @@ export function createSupabaseApi(
       });
   };
 
-  return async (request) => {
-    const { pathname } = new URL(request.url);
+  return async (incoming) => {
+    const { pathname } = new URL(incoming.url);
     options.onRequest?.(pathname);
     if (pathname === "/auth/v1/.well-known/jwks.json") return Response.json(options.jwks);
+    const request = options.gateway ? translateApiKey(incoming, options.gateway) : incoming;
+    if (request instanceof Response) return request;
     if (pathname === "/auth/v1/user" && request.method === "GET") {
       const token = request.headers.get("Authorization")?.match(/^Bearer (.+)$/)?.[1];
       const claims = token ? await verifyToken(token) : null;

@@ -5,8 +5,8 @@
  *
  * Decided here: a far-future `exp` with a valid signature is a valid token (the lifetime is Auth's
  * policy, and only Auth holds the key); an `aud` list that includes `authenticated` is accepted,
- * as JWT allows; a token without `kid` that the project's key did sign is accepted, because
- * `getClaims` then asks Auth (`/auth/v1/user`), which verifies it.
+ * as JWT allows; a token without `kid` that the project's key did sign is accepted, because the
+ * key set then has exactly one key for its algorithm, which `jose` uses, and it verifies.
  *
  * @module
  */

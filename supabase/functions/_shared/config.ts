@@ -22,6 +22,11 @@ export interface UserFunctionConfig {
   supabasePublishableKey: string;
   /** The `iss` that user tokens must carry (`AUTH_JWT_ISSUER`, default `${SUPABASE_URL}/auth/v1`). */
   authIssuer: string;
+  /**
+   * The project's signing keys inline (`SUPABASE_JWKS`); when set, tokens are verified against
+   * them and the JWKS is never fetched.
+   */
+  supabaseJwks: InlineJwks | undefined;
   /** How to reach Polar. */
   polar: PolarConfig;
   /** The web app's URL (`SITE_URL`): default return URL and an allowed origin. */
@@ -32,6 +37,12 @@ export interface UserFunctionConfig {
   restrictCorsOrigins: boolean;
   /** Allowed product ids (`POLAR_PRODUCT_IDS`); empty means any. */
   productIds: readonly string[];
+}
+
+/** A JSON Web Key Set, as `SUPABASE_JWKS` holds it. */
+export interface InlineJwks {
+  /** The public keys (and, on projects that publish it, the legacy shared secret as `oct`). */
+  keys: Record<string, unknown>[];
 }
 
 /** How to reach Polar's API. */
@@ -112,6 +123,7 @@ export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
     supabaseUrl,
     supabasePublishableKey: readSupabaseKey(env, "publishable"),
     authIssuer: readOptionalUrl(env, "AUTH_JWT_ISSUER") ?? `${supabaseUrl}/auth/v1`,
+    supabaseJwks: readJwks(env),
     polar: loadPolarConfig(env),
     siteUrl,
     allowedOrigins: [...new Set([new URL(siteUrl).origin, ...extraOrigins])],
@@ -276,6 +288,35 @@ function readDefaultKey(name: string, value: string): string {
     throw new ConfigError(name, 'has no "default" key');
   }
   return key.trim();
+}
+
+/**
+ * Reads `SUPABASE_JWKS`: `{"keys":[…]}`, or a bare array of keys as some tools write it. Unset or
+ * empty means "fetch the JWKS"; anything else that is not a key set stops the function at start-up
+ * rather than failing every request later.
+ *
+ * @param env reads a variable
+ * @returns the key set, or `undefined` when the variable is unset or empty
+ * @throws {ConfigError} when it is set but not a key set
+ * @example
+ * ```ts
+ * readJwks(() => '{"keys":[{"kty":"EC","kid":"k1","crv":"P-256","x":"…","y":"…"}]}')?.keys.length; // 1
+ * ```
+ */
+export function readJwks(env: EnvReader): InlineJwks | undefined {
+  const value = env("SUPABASE_JWKS")?.trim();
+  if (!value) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new ConfigError("SUPABASE_JWKS", 'is not JSON; expected {"keys":[…]}');
+  }
+  const keys = Array.isArray(parsed) ? parsed : (parsed as { keys?: unknown } | null)?.keys;
+  if (!Array.isArray(keys) || !keys.every((key) => typeof key === "object" && key !== null)) {
+    throw new ConfigError("SUPABASE_JWKS", 'is not a key set; expected {"keys":[…]}');
+  }
+  return { keys };
 }
 
 /**

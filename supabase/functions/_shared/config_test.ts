@@ -127,3 +127,60 @@ Deno.test("the portal's config does not need the secret key; checkout's does", (
   assert.equal(loadUserFunctionConfig(env).supabasePublishableKey, "anon");
   assert.throws(() => loadCheckoutFunctionConfig(env), /SUPABASE_SECRET_KEYS, SUPABASE_SECRET_KEY/);
 });
+
+Deno.test("loadUserFunctionConfig restricts CORS only when ALLOWED_ORIGINS is set", async (t) => {
+  const base = { ...BASE, SUPABASE_ANON_KEY: "anon", SITE_URL: "https://app.example.com/app/" };
+  await t.step("unset: any origin, redirects to SITE_URL's origin only", () => {
+    const config = loadUserFunctionConfig(envOf(base));
+    assert.equal(config.restrictCorsOrigins, false);
+    assert.deepEqual(config.allowedOrigins, ["https://app.example.com"]);
+    assert.equal(config.siteUrl, "https://app.example.com/app");
+  });
+  await t.step("set: SITE_URL's origin and each listed origin, deduplicated", () => {
+    const config = loadUserFunctionConfig(envOf({
+      ...base,
+      ALLOWED_ORIGINS:
+        " https://admin.example.com/path , https://app.example.com,http://127.0.0.1:5173",
+    }));
+    assert.equal(config.restrictCorsOrigins, true);
+    assert.deepEqual(config.allowedOrigins, [
+      "https://app.example.com",
+      "https://admin.example.com",
+      "http://127.0.0.1:5173",
+    ]);
+  });
+  await t.step("an entry that is not an http(s) URL is a start-up error", () => {
+    assert.throws(
+      () => loadUserFunctionConfig(envOf({ ...base, ALLOWED_ORIGINS: "admin.example.com" })),
+      /ALLOWED_ORIGINS must be an http\(s\) URL/,
+    );
+  });
+});
+
+Deno.test("loadUserFunctionConfig reads SUPABASE_JWKS, or leaves it to a fetch", async (t) => {
+  const base = { ...BASE, SUPABASE_ANON_KEY: "anon" };
+  const key = { kty: "EC", kid: "k1", crv: "P-256", x: "x", y: "y" };
+  await t.step("unset or empty: fetched", () => {
+    assert.equal(loadUserFunctionConfig(envOf(base)).supabaseJwks, undefined);
+    assert.equal(
+      loadUserFunctionConfig(envOf({ ...base, SUPABASE_JWKS: " " })).supabaseJwks,
+      undefined,
+    );
+  });
+  await t.step("a key set, or a bare array of keys", () => {
+    for (const value of [JSON.stringify({ keys: [key] }), JSON.stringify([key])]) {
+      assert.deepEqual(
+        loadUserFunctionConfig(envOf({ ...base, SUPABASE_JWKS: value })).supabaseJwks,
+        { keys: [key] },
+      );
+    }
+  });
+  await t.step("anything else is a start-up error that names it", () => {
+    for (const value of ["{", '"x"', '{"keys":{}}', '{"keys":[null]}']) {
+      assert.throws(
+        () => loadUserFunctionConfig(envOf({ ...base, SUPABASE_JWKS: value })),
+        (error: Error) => error instanceof ConfigError && /SUPABASE_JWKS/.test(error.message),
+      );
+    }
+  });
+});

@@ -1,6 +1,7 @@
 /**
- * Starts a handler with `Deno.serve`: on `PORT` when it is set (plain `deno run`), else on the
- * runtime's default (8000 under `deno run`, the Edge Runtime's own under Supabase).
+ * Starts a handler with `Deno.serve`: on 127.0.0.1:`PORT` when `PORT` is set (plain `deno run`, the
+ * local stack, the tests: nothing outside the machine can reach it), else on the runtime's default
+ * (the Edge Runtime's own under Supabase; 0.0.0.0:8000 under a bare `deno run`).
  *
  * @module
  */
@@ -24,5 +25,5 @@ export function serve(handler: Handler): Deno.HttpServer {
   if (!Number.isInteger(number) || number < 0 || number > 65535) {
     throw new ConfigError("PORT", `is "${port}", not a port number`);
   }
-  return Deno.serve({ port: number }, handler);
+  return Deno.serve({ hostname: "127.0.0.1", port: number }, handler);
 }

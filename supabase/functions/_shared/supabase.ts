@@ -71,10 +71,12 @@ export async function readCustomerId(
   supabase: SupabaseClient,
   user: VerifiedUser,
 ): Promise<string | null> {
-  const { data, error } = await supabase
+  let query = supabase
     .from("user_subscriptions")
     .select("polar_customer_id")
-    .eq("user_id", user.id)
+    .eq("user_id", user.id);
+  if (user.deadline) query = query.abortSignal(user.deadline.signal);
+  const { data, error } = await query
     .maybeSingle()
     .setHeader("Authorization", `Bearer ${user.accessToken}`);
   if (error) throw new Error(`Reading user_subscriptions failed: ${error.message}`);

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { errors } from "@polar-sh/sdk/2026-10";
-import { createUserVerifier } from "../_shared/auth.ts";
+import { createCallerAccess } from "../_shared/caller.ts";
 import {
   createCustomerResolver,
   createPolarCustomerApi,
@@ -42,7 +42,6 @@ async function setup(options: SetupOptions = {}) {
   const stand = await createTestSupabase();
   const polar = await startFakePolar();
   const { db, keys, anonKey, upstream } = stand;
-  const supabase = createServerClient(stand.url, anonKey, { fetch: stand.fetch });
   const admin = createServerClient(stand.url, stand.serviceRoleKey, { fetch: stand.fetch });
   const polarClient = createPolarClient({
     accessToken: "polar_oat_test",
@@ -58,7 +57,15 @@ async function setup(options: SetupOptions = {}) {
       restrictCorsOrigins: options.restrictCors ?? false,
       productIds: options.productIds ?? [PRO, TEAM],
     },
-    verifyUser: createUserVerifier(supabase.auth, { issuer: ISSUER }),
+    verifyUser: createCallerAccess(
+      {
+        supabaseUrl: stand.url,
+        supabasePublishableKey: anonKey,
+        authIssuer: ISSUER,
+        supabaseJwks: undefined,
+      },
+      { fetch: stand.fetch },
+    ).verifyUser,
     resolveCustomerId: createCustomerResolver({
       polar: createPolarCustomerApi(polarClient),
       link: (userId, customer) => linkPolarCustomer(admin, userId, customer),

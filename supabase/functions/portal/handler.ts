@@ -5,21 +5,29 @@
  */
 import { createCustomerSessions } from "@polar-sh/sdk/2026-10/services/customer_sessions";
 import { readJsonObject } from "../_shared/body.ts";
-import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
+import {
+  type CallerAccess,
+  type CallerAccessOptions,
+  createCallerAccess,
+} from "../_shared/caller.ts";
 import type { UserFunctionConfig } from "../_shared/config.ts";
+import type { Deadline } from "../_shared/deadline.ts";
 import { createCors } from "../_shared/cors.ts";
 import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
 import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
 import type { RequestLogger } from "../_shared/log.ts";
-import { createPolarClient, isValidationErrorOn } from "../_shared/polar.ts";
+import { createPolarClient, isValidationErrorOn, POLAR_TIMEOUT_SECONDS } from "../_shared/polar.ts";
 import { createRedirectUrlValidator } from "../_shared/redirect_url.ts";
 
 /** What the portal handler depends on; tests pass their own. */
 export interface PortalDependencies extends CallerAccess {
   /** Site URL and allowed origins. */
   config: Pick<UserFunctionConfig, "siteUrl" | "allowedOrigins" | "restrictCorsOrigins">;
-  /** Creates a Polar customer session and returns its `customer_portal_url`. */
-  createPortalUrl: (customerId: string, returnUrl: string) => Promise<string>;
+  /**
+   * Creates a Polar customer session and returns its `customer_portal_url`, within the request's
+   * deadline.
+   */
+  createPortalUrl: (customerId: string, returnUrl: string, deadline?: Deadline) => Promise<string>;
   /** Where the per-request log line goes. */
   log?: RequestLogger;
   /** A monotonic clock in milliseconds. */
@@ -57,7 +65,7 @@ export function createPortalHandler(deps: PortalDependencies): Handler {
     if (!customerId) throw noSubscription();
     let url: string;
     try {
-      url = await deps.createPortalUrl(customerId, returnUrl);
+      url = await deps.createPortalUrl(customerId, returnUrl, user.deadline);
     } catch (error) {
       if (isValidationErrorOn(error, "customer_id")) throw noSubscription(error);
       throw error;
@@ -67,23 +75,31 @@ export function createPortalHandler(deps: PortalDependencies): Handler {
 }
 
 /**
- * The production dependencies: the caller's access (one anon-key Supabase client) and one Polar
- * client, made once per instance.
+ * The production dependencies: the caller's access (signing keys, verifier, PostgREST reader) and
+ * one Polar client, made once per instance. The Polar call gets what is left of the request's
+ * deadline, at most {@linkcode POLAR_TIMEOUT_SECONDS}.
  *
  * @param config the validated configuration
+ * @param options for the caller's access: `fetch` (tests), key cache timings
  * @returns dependencies for {@linkcode createPortalHandler}
  * @example
  * ```ts
  * createPortalHandler(createPortalDependencies(loadUserFunctionConfig((name) => Deno.env.get(name))));
  * ```
  */
-export function createPortalDependencies(config: UserFunctionConfig): PortalDependencies {
+export function createPortalDependencies(
+  config: UserFunctionConfig,
+  options: CallerAccessOptions = {},
+): PortalDependencies {
   const createSession = createCustomerSessions(createPolarClient(config.polar));
   return {
     config,
-    ...createCallerAccess(config),
-    createPortalUrl: async (customerId, returnUrl) =>
-      (await createSession({ customer_id: customerId, return_url: returnUrl })).customer_portal_url,
+    ...createCallerAccess(config, options),
+    createPortalUrl: async (customerId, returnUrl, deadline) =>
+      (await createSession(
+        { customer_id: customerId, return_url: returnUrl },
+        { timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS) },
+      )).customer_portal_url,
   };
 }
 

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { errors } from "@polar-sh/sdk/2026-10";
-import { createUserVerifier } from "../_shared/auth.ts";
+import { createCallerAccess } from "../_shared/caller.ts";
 import type { RequestLog } from "../_shared/log.ts";
-import { createServerClient, readCustomerId } from "../_shared/supabase.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import { refusedAuthorizations } from "../tests/support/refused_tokens.ts";
 import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";
@@ -18,7 +17,6 @@ const PORTAL_URL = "https://sandbox.polar.sh/acme/portal?customer_session_token=
 async function setup(options: { polarError?: Error; restrictCors?: boolean } = {}) {
   const stand = await createTestSupabase();
   const { db, keys, anonKey, upstream } = stand;
-  const supabase = createServerClient(stand.url, anonKey, { fetch: stand.fetch });
   const polarCalls: { customerId: string; returnUrl: string }[] = [];
   const logs: RequestLog[] = [];
   const handler = createPortalHandler({
@@ -27,8 +25,12 @@ async function setup(options: { polarError?: Error; restrictCors?: boolean } = {
       allowedOrigins: [SITE_URL, "https://admin.example.com"],
       restrictCorsOrigins: options.restrictCors ?? false,
     },
-    verifyUser: createUserVerifier(supabase.auth, { issuer: ISSUER }),
-    readCustomerId: (user) => readCustomerId(supabase, user),
+    ...createCallerAccess({
+      supabaseUrl: stand.url,
+      supabasePublishableKey: anonKey,
+      authIssuer: ISSUER,
+      supabaseJwks: undefined,
+    }, { fetch: stand.fetch }),
     createPortalUrl: (customerId, returnUrl) => {
       polarCalls.push({ customerId, returnUrl });
       return options.polarError ? Promise.reject(options.polarError) : Promise.resolve(PORTAL_URL);
@@ -174,6 +176,8 @@ Deno.test("portal handler answers 401 for every token that is not a signed-in us
     });
   }
   assert.equal(t.polarCalls.length, 0);
+  // The verifier refuses them itself: the database never sees one (PostgREST would refuse some).
+  assert.deepEqual(t.upstream.filter((path) => !path.endsWith("/jwks.json")), []);
 });
 
 Deno.test("portal handler answers 404 when the user has no customer", async (test) => {
@@ -300,6 +304,14 @@ Deno.test("portal handler refuses oversized and non-JSON bodies", async () => {
     headers: { "Content-Type": "application/x-www-form-urlencoded" },
   });
   await assertJson(await t.handler(form), 415, { error: "Content-Type must be application/json" });
+  const jsonAsText = portalRequest({
+    token: t.token,
+    body: JSON.stringify({ return_url: "/account" }),
+    headers: { "Content-Type": "text/plain;charset=UTF-8" },
+  });
+  await assertJson(await t.handler(jsonAsText), 415, {
+    error: "Content-Type must be application/json",
+  });
   assert.equal(t.polarCalls.length, 0);
 });
 

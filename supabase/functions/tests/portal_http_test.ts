@@ -5,22 +5,34 @@
 import assert from "node:assert/strict";
 import { insertUser, linkCustomer } from "./support/database.ts";
 import { startFakePolar } from "./support/fake_polar.ts";
+import { createTestKeys, userClaims } from "./support/keys.ts";
 import { startFunction } from "./support/loopback.ts";
 import { createTestSupabase } from "./support/supabase_stand_in.ts";
 
 const SITE_URL = "http://127.0.0.1:3000";
 
-async function setup() {
+/** Starts the stand-ins and the portal; `env` adds variables, or removes them when `undefined`. */
+async function setup(
+  env: (supabase: { anonKey: string; jwks: unknown }) => Record<string, string | undefined> =
+    () => ({}),
+) {
   const supabase = await createTestSupabase("loopback");
   const { db, keys, issuer, upstream, anonKey } = supabase;
   const polar = await startFakePolar();
-  const portal = await startFunction("portal", {
+  const vars = {
     SUPABASE_URL: supabase.url,
     SUPABASE_ANON_KEY: anonKey,
     POLAR_ACCESS_TOKEN: "polar_oat_test_token",
     POLAR_API_URL: polar.url,
     SITE_URL,
-  });
+    ...env({ anonKey, jwks: keys.jwks }),
+  };
+  const portal = await startFunction(
+    "portal",
+    Object.fromEntries(
+      Object.entries(vars).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    ),
+  );
   const userId = await insertUser(db);
   const customer = polar.addCustomer({ externalId: userId });
   await linkCustomer(db, userId, customer.id);
@@ -147,6 +159,64 @@ Deno.test("portal over HTTP answers 500 within the time budget when Polar fails"
       assert.ok(elapsed < 10_000, `answered in ${Math.round(elapsed)} ms`);
     });
   }
+});
+
+Deno.test("portal over HTTP: tokens with made-up kids cost at most one JWKS fetch and no Auth call", async () => {
+  await using t = await setup();
+  assert.equal((await invoke(t.portal.url, t.token)).status, 200, "warm: the keys are cached");
+  t.upstream.length = 0;
+  const forger = await createTestKeys();
+  for (let i = 0; i < 20; i++) {
+    const token = await forger.sign(userClaims({ issuer: t.issuer, sub: t.userId }), {
+      kid: crypto.randomUUID(),
+    });
+    const response = await invoke(t.portal.url, token);
+    assert.equal(response.status, 401);
+    await response.body?.cancel();
+  }
+  const jwks = t.upstream.filter((path) => path.endsWith("/jwks.json")).length;
+  assert.ok(jwks <= 1, `${jwks} JWKS fetches for 20 unknown kids`);
+  assert.deepEqual(t.upstream.filter((path) => !path.endsWith("/jwks.json")), [], "no Auth call");
+});
+
+Deno.test("portal over HTTP with ALLOWED_ORIGINS answers CORS for those origins only", async (test) => {
+  await using t = await setup(() => ({ ALLOWED_ORIGINS: "https://admin.example.com" }));
+  const allowOrigin = async (origin: string, init: RequestInit = {}) => {
+    const response = await invoke(t.portal.url, t.token, {
+      ...init,
+      headers: { ...init.headers, Origin: origin },
+    });
+    await response.body?.cancel();
+    assert.equal(response.headers.get("Vary"), "Origin");
+    return response.headers.get("Access-Control-Allow-Origin");
+  };
+  for (const method of ["POST", "OPTIONS"]) {
+    await test.step(method, async () => {
+      const preflight = method === "OPTIONS"
+        ? { method, headers: { "Access-Control-Request-Method": "POST" } }
+        : {};
+      assert.equal(
+        await allowOrigin("https://admin.example.com", preflight),
+        "https://admin.example.com",
+      );
+      assert.equal(await allowOrigin(SITE_URL, preflight), SITE_URL);
+      // An origin off the list gets the site's origin, which its browser refuses, never `*`.
+      assert.equal(await allowOrigin("https://evil.example", preflight), SITE_URL);
+    });
+  }
+});
+
+Deno.test("portal over HTTP with SUPABASE_JWKS and the new keys never fetches the JWKS", async () => {
+  await using t = await setup(({ anonKey, jwks }) => ({
+    SUPABASE_ANON_KEY: undefined,
+    SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: anonKey }),
+    SUPABASE_JWKS: JSON.stringify(jwks),
+  }));
+  const response = await invoke(t.portal.url, t.token);
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+  assert.equal((await invoke(t.portal.url, t.anonKey)).status, 401);
+  assert.deepEqual(t.upstream, ["/rest/v1/user_subscriptions"], "no JWKS fetch, no Auth call");
 });
 
 Deno.test("portal over HTTP logs one JSON line per request without the token", async () => {

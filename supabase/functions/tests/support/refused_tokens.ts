@@ -50,6 +50,14 @@ export async function refusedAuthorizations(
     "a token with another audience": await bearer(keys.sign({ ...claims, aud: "other" })),
     "a token without sub": await bearer(keys.sign({ ...claims, sub: undefined })),
     "a token without exp": await bearer(keys.sign({ ...claims, exp: undefined })),
+    "a token not valid yet (nbf in the future)": await bearer(
+      keys.sign({ ...claims, nbf: now + 600 }),
+    ),
+    "a token whose sub is not a UUID": await bearer(keys.sign({ ...claims, sub: "user-1" })),
+    "a token whose exp is not a number": await bearer(
+      // jose's JWTPayload types exp as a number; a forger's token need not follow it.
+      keys.sign({ ...claims, exp: String(now + 3600) as unknown as number }),
+    ),
     "an alg none token": await bearer(unsigned),
     "a valid token under the Basic scheme": `Basic ${await supabase.userToken(userId)}`,
   };
