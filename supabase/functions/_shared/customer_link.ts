@@ -14,21 +14,24 @@ import {
 } from "@polar-sh/sdk/2026-10/services/customers";
 import type { SupabaseClient } from "@supabase/supabase-js";
 import type { VerifiedUser } from "./auth.ts";
+import type { Deadline } from "./deadline.ts";
 import { HttpError, STATUS } from "./http_error.ts";
-import type { PolarCore } from "./polar.ts";
-import { isValidationErrorOn } from "./polar.ts";
+import { isValidationErrorOn, POLAR_TIMEOUT_SECONDS, type PolarCore } from "./polar.ts";
 
 /** A Polar customer, as the API returns it. */
 export type PolarCustomer = models.Customer;
 
-/** The customer calls the link needs; {@linkcode createPolarCustomerApi} makes them from the SDK. */
+/**
+ * The customer calls the link needs; {@linkcode createPolarCustomerApi} makes them from the SDK.
+ * Each takes the request's deadline, when there is one.
+ */
 export interface PolarCustomerApi {
   /** `GET /v1/customers/external/{external_id}`; `null` when Polar has no such customer. */
-  getByExternalId(externalId: string): Promise<PolarCustomer | null>;
+  getByExternalId(externalId: string, deadline?: Deadline): Promise<PolarCustomer | null>;
   /** `POST /v1/customers/`; throws Polar's 422 when the email or external id is taken. */
-  create(body: { external_id: string; email: string }): Promise<PolarCustomer>;
+  create(body: { external_id: string; email: string }, deadline?: Deadline): Promise<PolarCustomer>;
   /** The id of the customer with this email, for the log of a conflict; `null` when none. */
-  findIdByEmail(email: string): Promise<string | null>;
+  findIdByEmail(email: string, deadline?: Deadline): Promise<string | null>;
 }
 
 /** What `public.link_polar_customer` answered. */
@@ -43,6 +46,8 @@ export interface LinkResult {
 export interface LinkOptions {
   /** Check only: answer what would happen and write nothing. */
   dryRun?: boolean;
+  /** The request's deadline; the call is aborted when it passes. */
+  deadline?: Deadline;
 }
 
 /** What {@linkcode createCustomerResolver} depends on. */
@@ -50,7 +55,7 @@ export interface CustomerResolverDependencies {
   /** Polar's customer endpoints. */
   polar: PolarCustomerApi;
   /** Stores the link (service role); see {@linkcode linkPolarCustomer}. */
-  link: (userId: string, customer: PolarCustomer) => Promise<LinkResult>;
+  link: (userId: string, customer: PolarCustomer, deadline?: Deadline) => Promise<LinkResult>;
 }
 
 /** The answer to a user whose email another Polar customer already has. */
@@ -73,18 +78,22 @@ export const EMAIL_REQUIRED_MESSAGE = "Add an email address to your account befo
  */
 export function createPolarCustomerApi(polar: PolarCore): PolarCustomerApi {
   const getExternal = getExternalCustomers(polar);
+  const create = createCustomers(polar);
   const list = listCustomers(polar);
+  const within = (deadline?: Deadline) =>
+    deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
   return {
-    getByExternalId: async (externalId) => {
+    getByExternalId: async (externalId, deadline) => {
       try {
-        return await getExternal(externalId);
+        return await getExternal(externalId, within(deadline));
       } catch (error) {
         if (error instanceof errors.ResourceNotFound) return null;
         throw error;
       }
     },
-    create: createCustomers(polar),
-    findIdByEmail: async (email) => (await list({ email, limit: 1 })).items[0]?.id ?? null,
+    create: (body, deadline) => create(body, within(deadline)),
+    findIdByEmail: async (email, deadline) =>
+      (await list({ email, limit: 1 }, within(deadline))).items[0]?.id ?? null,
   };
 }
 
@@ -108,13 +117,15 @@ export async function linkPolarCustomer(
   customer: PolarCustomer,
   options: LinkOptions = {},
 ): Promise<LinkResult> {
-  const { data, error } = await supabase.rpc("link_polar_customer", {
+  const call = supabase.rpc("link_polar_customer", {
     user_id: userId,
     customer_id: customer.id,
     external_id: customer.external_id,
     customer_version: customer.modified_at ?? customer.created_at,
     dry_run: options.dryRun ?? false,
   });
+  const { data, error } =
+    await (options.deadline ? call.abortSignal(options.deadline.signal) : call);
   if (error) throw new Error(`link_polar_customer failed: ${error.message}`, { cause: error });
   if (!isLinkResult(data)) throw new Error("link_polar_customer returned an unexpected value");
   return data;
@@ -150,15 +161,15 @@ export function createCustomerResolver(
       });
     }
     try {
-      return await polar.create({ external_id: user.id, email: user.email });
+      return await polar.create({ external_id: user.id, email: user.email }, user.deadline);
     } catch (error) {
       if (isValidationErrorOn(error, "external_id")) {
         // A concurrent request of this user created it first.
-        const created = await polar.getByExternalId(user.id);
+        const created = await polar.getByExternalId(user.id, user.deadline);
         if (created) return created;
       }
       if (isValidationErrorOn(error, "email")) {
-        const holder = await polar.findIdByEmail(user.email).catch(() => null);
+        const holder = await polar.findIdByEmail(user.email, user.deadline).catch(() => null);
         throw new HttpError(STATUS.Conflict, EMAIL_TAKEN_MESSAGE, {
           cause: `email already belongs to Polar customer ${holder ?? "(not found)"}`,
         });
@@ -168,8 +179,8 @@ export function createCustomerResolver(
   };
 
   return async (user) => {
-    const customer = await polar.getByExternalId(user.id) ?? await create(user);
-    const result = await deps.link(user.id, customer);
+    const customer = await polar.getByExternalId(user.id, user.deadline) ?? await create(user);
+    const result = await deps.link(user.id, customer, user.deadline);
     if (result.outcome === "refused") {
       throw new Error(
         `Polar customer ${customer.id} was not linked to user ${user.id}: ${result.reason}`,

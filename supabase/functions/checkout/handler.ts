@@ -18,7 +18,8 @@ import { createCors } from "../_shared/cors.ts";
 import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
 import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
 import type { RequestLogger } from "../_shared/log.ts";
-import { createPolarClient, validationDetails } from "../_shared/polar.ts";
+import type { Deadline } from "../_shared/deadline.ts";
+import { createPolarClient, POLAR_TIMEOUT_SECONDS, validationDetails } from "../_shared/polar.ts";
 import { createServerClient } from "../_shared/supabase.ts";
 import type { VerifiedUser } from "../_shared/auth.ts";
 import { type CheckoutRequest, createCheckoutRequestReader } from "./request.ts";
@@ -43,8 +44,8 @@ export interface CheckoutDependencies extends Pick<CallerAccess, "verifyUser"> {
   >;
   /** The caller's Polar customer id, found or created by external id and linked (see `customer_link.ts`). */
   resolveCustomerId: (user: VerifiedUser) => Promise<string>;
-  /** Creates a Polar checkout. */
-  createCheckout: (body: CheckoutCreate) => Promise<CreatedCheckout>;
+  /** Creates a Polar checkout, within the request's deadline when given. */
+  createCheckout: (body: CheckoutCreate, deadline?: Deadline) => Promise<CreatedCheckout>;
   /** Where the per-request log line goes. */
   log?: RequestLogger;
   /** A monotonic clock in milliseconds. */
@@ -89,7 +90,10 @@ export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
     const customerId = await deps.resolveCustomerId(user);
     let checkout: CreatedCheckout;
     try {
-      checkout = await deps.createCheckout(checkoutBody(user, customerId, checkoutRequest));
+      checkout = await deps.createCheckout(
+        checkoutBody(user, customerId, checkoutRequest),
+        user.deadline,
+      );
     } catch (error) {
       if (error instanceof errors.HTTPValidationError) throw polarRefused(error);
       throw error;
@@ -118,10 +122,13 @@ export function createCheckoutDependencies(config: CheckoutFunctionConfig): Chec
     verifyUser: createCallerAccess(config).verifyUser,
     resolveCustomerId: createCustomerResolver({
       polar: createPolarCustomerApi(polar),
-      link: (userId, customer) => linkPolarCustomer(admin, userId, customer),
+      link: (userId, customer, deadline) =>
+        linkPolarCustomer(admin, userId, customer, { deadline }),
     }),
-    createCheckout: async (body) => {
-      const { id, url } = await create(body);
+    createCheckout: async (body, deadline) => {
+      const { id, url } = await create(body, {
+        timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS),
+      });
       return { id, url };
     },
   };

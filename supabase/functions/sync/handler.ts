@@ -23,7 +23,8 @@ import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
 import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
 import type { RequestLogger } from "../_shared/log.ts";
 import { createOperatorCheck } from "../_shared/operator.ts";
-import { createPolarClient } from "../_shared/polar.ts";
+import type { Deadline } from "../_shared/deadline.ts";
+import { createPolarClient, POLAR_TIMEOUT_SECONDS } from "../_shared/polar.ts";
 import { createPolarPacer } from "../_shared/polar_pacer.ts";
 import { createServerClient } from "../_shared/supabase.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
@@ -152,10 +153,13 @@ export function createSyncDependencies(
   const listEndpoints = listWebhookEndpointsWebhooks(polar);
   const getSubscription = getSubscriptions(polar);
   const listAllSubscriptions = listSubscriptions(polar);
-  const fetchSubscription = (id: string) =>
-    orNullOnNotFound(() => getSubscription(id)).then(asRecord);
-  const rpc = <T>(name: string, args: Record<string, unknown> = {}) =>
-    callRpc<T>(admin, name, args);
+  /** The SDK's request options for one call within the request's deadline, if any. */
+  const within = (deadline?: Deadline) =>
+    deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
+  const fetchSubscription = (id: string, deadline?: Deadline) =>
+    orNullOnNotFound(() => getSubscription(id, within(deadline))).then(asRecord);
+  const rpc = <T>(name: string, args: Record<string, unknown> = {}, deadline?: Deadline) =>
+    callRpc<T>(admin, name, args, deadline);
 
   const processDeletions = createDeletionProcessor({
     pending: (maxRows) => rpc("pending_polar_customer_deletions", { max_rows: maxRows }),
@@ -166,29 +170,34 @@ export function createSyncDependencies(
     },
     pacer,
   });
-  const applyState = (userId: string, change: unknown) =>
-    rpc<ApplyResult>("apply_polar_state", { user_id: userId, change });
+  const applyState = (userId: string, change: unknown, deadline?: Deadline) =>
+    rpc<ApplyResult>("apply_polar_state", { user_id: userId, change }, deadline);
+  /** A user's sync, every call of it within the request's one deadline. */
+  const userSync = (deadline?: Deadline) =>
+    createUserSync({
+      claim: (userId) =>
+        rpc<boolean>("claim_polar_sync", {
+          user_id: userId,
+          min_interval: `${SYNC_INTERVAL_SECONDS} seconds`,
+        }, deadline),
+      fetchState: (userId) =>
+        orNullOnNotFound(() => getStateExternal(userId, within(deadline))).then(asRecord),
+      fetchSubscription: (id) => fetchSubscription(id, deadline),
+      applyState: (userId, change) => applyState(userId, change, deadline),
+      readState: async (user) => {
+        const call = userClient.rpc("billing_state")
+          .setHeader("Authorization", `Bearer ${user.accessToken}`);
+        const { data, error } = await (deadline ? call.abortSignal(deadline.signal) : call);
+        if (error) throw new Error(`billing_state failed: ${error.message}`, { cause: error });
+        return data as BillingState;
+      },
+    });
 
   return {
     config,
     verifyUser: caller.verifyUser,
     isOperator: createOperatorCheck(config.operatorKeys),
-    syncUser: createUserSync({
-      claim: (userId) =>
-        rpc<boolean>("claim_polar_sync", {
-          user_id: userId,
-          min_interval: `${SYNC_INTERVAL_SECONDS} seconds`,
-        }),
-      fetchState: (userId) => orNullOnNotFound(() => getStateExternal(userId)).then(asRecord),
-      fetchSubscription,
-      applyState,
-      readState: async (user) => {
-        const { data, error } = await userClient.rpc("billing_state")
-          .setHeader("Authorization", `Bearer ${user.accessToken}`);
-        if (error) throw new Error(`billing_state failed: ${error.message}`, { cause: error });
-        return data as BillingState;
-      },
-    }),
+    syncUser: (user) => userSync(user.deadline)(user),
     reconcile: createReconciler({
       db: {
         begin: (resumeOnly) =>
@@ -211,7 +220,7 @@ export function createSyncDependencies(
         getState: (customerId) => orNullOnNotFound(() => getState(customerId)).then(asRecord),
         getStateByExternalId: (externalId) =>
           orNullOnNotFound(() => getStateExternal(externalId)).then(asRecord),
-        getSubscription: fetchSubscription,
+        getSubscription: (id) => fetchSubscription(id),
         listSubscriptions: async (page, limit) => {
           const result = await listAllSubscriptions({ page, limit });
           return {
@@ -239,8 +248,10 @@ async function callRpc<T>(
   client: SupabaseClient,
   name: string,
   args: Record<string, unknown>,
+  deadline?: Deadline,
 ): Promise<T> {
-  const { data, error } = await client.rpc(name, args);
+  const call = client.rpc(name, args);
+  const { data, error } = await (deadline ? call.abortSignal(deadline.signal) : call);
   if (error) throw new Error(`${name} failed: ${error.message}`, { cause: error });
   return data as T;
 }

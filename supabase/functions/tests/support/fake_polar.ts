@@ -32,6 +32,8 @@ export interface FakePolar extends AsyncDisposable {
   customers: Map<string, models.CustomerIndividual>;
   /** How to answer from now on. */
   mode: FakePolarMode;
+  /** Milliseconds every answer waits before it is made (0 by default). */
+  delayMs: number;
   /** Subscriptions by id, as `GET /v1/subscriptions/` lists them. */
   subscriptions: Map<string, models.Subscription>;
   /** The webhook endpoints `GET /v1/webhooks/endpoints` lists. */
@@ -63,7 +65,7 @@ export async function startFakePolar(): Promise<FakePolar> {
     stateOf: (customer) => ({ ...(states.get(customer.id) ?? customerStateModel(customer)) }),
   });
   const requests: RecordedPolarRequest[] = [];
-  const state = { mode: "ok" as FakePolarMode };
+  const state = { mode: "ok" as FakePolarMode, delayMs: 0 };
   const server = await serveOnLoopback(async (request) => {
     const url = new URL(request.url);
     const { pathname } = url;
@@ -72,6 +74,12 @@ export async function startFakePolar(): Promise<FakePolar> {
     requests.push({ route, headers: request.headers, body });
     if (request.headers.get("Authorization")?.startsWith("Bearer ") !== true) {
       return Response.json({ error: "Unauthorized", detail: "Invalid token" }, { status: 401 });
+    }
+    if (state.delayMs > 0) {
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, state.delayMs);
+        request.signal.addEventListener("abort", () => resolve(clearTimeout(timer)));
+      });
     }
     switch (state.mode) {
       case "server_error":
@@ -124,6 +132,12 @@ export async function startFakePolar(): Promise<FakePolar> {
     },
     set mode(mode) {
       state.mode = mode;
+    },
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(ms) {
+      state.delayMs = ms;
     },
     addCustomer(fields = {}) {
       const customer = customerFixture(fields);
