@@ -15,6 +15,7 @@ import { measureColdStarts } from "./cold_start.ts";
 import { judgeGoals } from "./goals.ts";
 import { readMachineFacts } from "./machine.ts";
 import { DENO_RUN_FLAGS, type Target } from "./process.ts";
+import { measureGateCostOnPostgres, renderGateCost } from "./gates.ts";
 import { type BenchReport, renderMarkdown } from "./report.ts";
 import { createPortalUser, startUpstreams, type Upstreams } from "./upstreams.ts";
 import { measureWarmPath } from "./warm_path.ts";
@@ -70,6 +71,11 @@ async function main(): Promise<void> {
       })
       : { notMeasured: "function missing (supabase/functions/polar-webhooks/index.ts)" };
 
+    progress("entitlement gate in RLS, on PostgreSQL 15");
+    const gate = await measureGateCostOnPostgres(databaseUrl).catch((error: Error) => ({
+      notMeasured: `needs PostgreSQL 15 (/usr/lib/postgresql/15/bin or PG_BIN): ${error.message}`,
+    }));
+
     const report: BenchReport = {
       startedAt: startedAt.toISOString(),
       elapsedSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
@@ -84,11 +90,18 @@ async function main(): Promise<void> {
         denoFlags: DENO_RUN_FLAGS.join(" "),
       },
       coldStart,
+      gate,
       warmPath,
       webhooks,
       goals: judgeGoals(coldStart, warmPath),
     };
     console.log(renderMarkdown(report));
+    console.log(
+      "\n" +
+        ("notMeasured" in gate
+          ? `Entitlement gate: not measured (${gate.notMeasured})`
+          : renderGateCost(gate)),
+    );
     await Deno.mkdir(RESULTS_DIR, { recursive: true });
     const json = JSON.stringify(report, null, 2) + "\n";
     const stamp = report.startedAt.replaceAll(":", "-");

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { GateCost } from "./gates.ts";
 import type { ColdStartResult } from "./cold_start.ts";
 import type { Goal } from "./goals.ts";
 import type { MachineFacts } from "./machine.ts";
@@ -36,6 +37,8 @@ export interface BenchReport {
   };
   /** Cold starts. */
   coldStart: ColdStartResult[];
+  /** The entitlement gate's cost in RLS on PostgreSQL 15, or why it was not measured. */
+  gate?: GateCost | { notMeasured: string };
   /** Warm paths of ours and the anchor. */
   warmPath: WarmPathResult[];
   /** Webhook throughput, or why it was not measured. */

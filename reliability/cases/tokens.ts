@@ -24,6 +24,9 @@ import {
   PORTAL_URL,
 } from "./http_case.ts";
 
+/** Any customer id: the stranger's customer is created during the case. */
+const ANY_UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
 /**
  * Deno's HTTP server answers a header section of 64 KiB or more itself: 400, no body, no CORS,
  * and the function never sees the request (Supabase's gateway has its own, similar limit).
@@ -371,6 +374,8 @@ export function tokenCases(): HttpCase[] {
           headers: { "Content-Type": "application/json", ...(await token.headers(ctx)) },
         }),
         ...checkout,
+        // A stranger's first checkout creates their Polar customer and stores the link.
+        writes: token.outcome === "no_subscription",
         polar: token.outcome === "refused" || token.outcome === "refused_by_runtime"
           ? undefined
           : (ctx) => ({
@@ -378,9 +383,7 @@ export function tokenCases(): HttpCase[] {
             metadata: {
               user_id: token.outcome === "accepted" ? ctx.member.id : ctx.stranger.id,
             },
-            ...(token.outcome === "accepted"
-              ? { customer_id: ctx.member.customerId }
-              : { external_customer_id: ctx.stranger.id }),
+            customer_id: token.outcome === "accepted" ? ctx.member.customerId : ANY_UUID,
           }),
       },
     ];
