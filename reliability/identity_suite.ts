@@ -150,10 +150,25 @@ Deno.test("identity: attack stories, first-event races and signature headers on 
 
     // The old way: Polar reuses the victim's customer; external_id and metadata disagree.
     const skippedBefore = await conflicts(stack.db);
+    const attackerSubscriptions = await storedSubscriptions(stack.db, attacker.id);
     await pay(await checkoutTheOldWay(attacker), victim.email);
-    assert.equal(subscriptionsOf(victimBefore.polar_customer_id!).length, 2, "landed on victim");
+    const landed = subscriptionsOf(victimBefore.polar_customer_id!);
+    assert.equal(landed.length, 2, "Polar put it on the victim's customer");
     assert.deepEqual(await rowOf(attacker), attackerRow, "the attacker's row gets nothing");
-    assert.deepEqual(await rowOf(victim), victimBefore, "the victim's row stays the victim's");
+    assert.deepEqual(
+      await storedSubscriptions(stack.db, attacker.id),
+      attackerSubscriptions,
+      "nor any subscription",
+    );
+    // The victim keeps their customer and their subscription. (The subscription the attacker
+    // paid for is on the victim's customer in Polar, so the victim's snapshot lists it too.)
+    assert.equal((await rowOf(victim)).polar_customer_id, victimBefore.polar_customer_id);
+    assert.ok(
+      (await storedSubscriptions(stack.db, victim.id)).includes(
+        victimBefore.polar_subscription_id!,
+      ),
+      "the victim's subscription stays the victim's",
+    );
     assert.equal(await portalEmail(attacker), attacker.email);
     assert.equal(await portalEmail(victim), victim.email);
     assert.ok(await conflicts(stack.db) > skippedBefore, "recorded as identity conflicts");
@@ -290,6 +305,14 @@ Deno.test("identity: attack stories, first-event races and signature headers on 
     );
   });
 });
+
+/** The ids of a user's stored subscriptions. */
+async function storedSubscriptions(db: Database, userId: string): Promise<string[]> {
+  return (await db.query<{ id: string }>(
+    "select id from public.polar_subscriptions where user_id = $1 order by id",
+    [userId],
+  )).map((row) => row.id);
+}
 
 /** Deliveries recorded as identity conflicts so far. */
 async function conflicts(db: Database): Promise<number> {

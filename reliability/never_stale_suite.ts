@@ -77,7 +77,8 @@ Deno.test("never stale: one reconcile run repairs what lost and blocked webhooks
   });
   const polar = stack.polar!;
   const { api_url: api, anon_key: anonKey, product_id: productId } = stack.info;
-  const secretKey = stack.info.service_role_key;
+  // The project's secret key, as the schedule sends it (the functions get the new keys).
+  const secretKey = stack.info.secret_key;
   const users: { id: string; email: string; token: string }[] = [];
   const mismatched = async (report = false) => {
     let count = 0;
