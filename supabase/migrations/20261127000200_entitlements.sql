@@ -416,11 +416,19 @@ revoke all on function public.has_entitlement(text), public.has_active_subscript
 grant execute on function public.has_entitlement(text), public.has_active_subscription(text)
   to anon, authenticated, service_role;
 
--- ----- public.apply_polar_webhook, with several subscriptions and snapshots ---------------
--- Same contract, idempotency, identity and lock order as in 20261127000100_identity.sql.
--- What changes: the change is applied by polar.apply_change, so a subscription event writes
--- its subscription's own row, a customer.state_changed event applies its snapshot, and the
--- summary in user_subscriptions is derived from the user's subscriptions afterwards.
+-- ----- public.apply_polar_webhook, rebuilt ------------------------------------------------
+-- Same contract, change format and idempotency as in 20261124000200_polar_webhooks.sql.
+-- What changes:
+--   * which user: the customer's external_id and nothing else (polar.identify); an event
+--     it cannot place is recorded as skipped with the reason, and an identity conflict
+--     (metadata.user_id disagreeing with external_id) makes the function's log line a
+--     warning;
+--   * the order of locks, for every writer: the delivery's key, then the user's row
+--     (polar.lock_user_subscription), so a new subscriber's first events arriving at once
+--     no longer collide on insert ... on conflict (unique violations, deadlocks);
+--   * the change is applied by polar.apply_change: a subscription event writes its
+--     subscription's own row, a customer.state_changed event applies its snapshot, and the
+--     summary in user_subscriptions is derived from the user's subscriptions afterwards.
 -- `change` may carry "state": { "at", "subscriptions": [...], "grants": [...], "meters": [...] }.
 create or replace function public.apply_polar_webhook(
   webhook_id text,
