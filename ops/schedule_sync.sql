@@ -29,10 +29,12 @@ as $$
   select net.http_post(
     url := (select decrypted_secret from vault.decrypted_secrets where name = 'project_url')
       || '/functions/v1/sync',
-    headers := jsonb_build_object(
-      'Content-Type', 'application/json',
-      'Authorization', 'Bearer ' || (select decrypted_secret from vault.decrypted_secrets
-        where name = 'sync_secret_key')),
+    headers := (
+      select jsonb_build_object(
+        'Content-Type', 'application/json',
+        'Authorization', 'Bearer ' || s.decrypted_secret,
+        'apikey', s.decrypted_secret)
+      from vault.decrypted_secrets as s where s.name = 'sync_secret_key'),
     body := body,
     -- A reconcile call answers within its 120 s budget, before the runtime's 150 s limit.
     timeout_milliseconds := 150000

@@ -89,6 +89,7 @@ Deno.test("schedule: the pg_cron jobs call the sync function with the secret key
       for (const request of requests) {
         assert.equal(request.url, `${PROJECT_URL}/functions/v1/sync`);
         assert.equal(request.headers.Authorization, `Bearer ${SECRET_KEY}`);
+        assert.equal(request.headers.apikey, SECRET_KEY);
         assert.equal(request.headers["Content-Type"], "application/json");
         assert.equal(request.timeout, 150_000);
       }
@@ -102,8 +103,9 @@ Deno.test("schedule: the pg_cron jobs call the sync function with the secret key
       let runs: { status: string; command: string }[] = [];
       while (runs.length === 0 && performance.now() - started < 75_000) {
         await delay(500);
+        // pg_cron records a run as starting, then running, then how it ended: wait for an end.
         runs = await db.query(
-          "select d.status, d.command from cron.job_run_details as d order by d.runid",
+          "select d.status, d.command from cron.job_run_details as d where d.status in ('succeeded', 'failed') order by d.runid",
         );
       }
       await figure(

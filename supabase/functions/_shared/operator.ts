@@ -1,6 +1,7 @@
 /**
- * Whether a request comes from the project's operator: its bearer token is one of the project's
- * secret keys (or the legacy service role key), compared in constant time.
+ * Whether a request comes from the project's operator: it carries one of the project's secret keys
+ * (or the legacy service role key) as its bearer token or in `apikey` (where Supabase's own
+ * server helper looks for a secret key), compared in constant time.
  *
  * @module
  */
@@ -20,11 +21,18 @@ export function createOperatorCheck(keys: readonly string[]): (request: Request)
   const encoder = new TextEncoder();
   const encoded = keys.map((key) => encoder.encode(key));
   return (request) => {
-    const token = request.headers.get("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
-    if (!token) return false;
-    const given = encoder.encode(token);
-    // Every key is compared in full, so the time taken does not tell which bytes matched.
-    return encoded.reduce((found, key) => constantTimeEqual(key, given) || found, false);
+    const bearer = request.headers.get("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
+    const given = [bearer, request.headers.get("apikey")]
+      .filter((value): value is string => Boolean(value))
+      .map((value) => encoder.encode(value));
+    // Every key is compared with every credential in full, so the time taken does not tell
+    // which bytes matched.
+    return given.reduce(
+      (found, credential) =>
+        encoded.reduce((match, key) => constantTimeEqual(key, credential) || match, false) ||
+        found,
+      false,
+    );
   };
 }
 
