@@ -1,5 +1,6 @@
 /**
- * Polar's customer endpoints (API 2026-10), as the Polar stand-in and the tests' fake answer them:
+ * Polar's customer endpoints (API 2026-10), and its subscription reads (list, get by id), as the
+ * Polar stand-in and the tests' fake answer them:
  * get by id or external id, list (by email, paged), create, update, delete, and Customer State,
  * with Polar's refusals (a taken email or external id, an external id that is already set).
  * Checked against Polar's server (`server/polar/customer/service.py`): the same 422 locations and
@@ -125,18 +126,34 @@ export function createPolarCustomerRoutes(
 }
 
 /**
- * One page of a list, as Polar's list endpoints answer it (`page` from 1, `limit` up to 100,
- * 10 by default).
+ * Polar's subscription reads over a map of subscriptions: `GET /v1/subscriptions/` (paged) and
+ * `GET /v1/subscriptions/{id}` (404 `ResourceNotFound` for an unknown id).
  *
- * @param url the request URL, with its `page` and `limit`
- * @param all every item
- * @returns `{ items, pagination: { total_count, max_page } }`
+ * @param subscriptions subscriptions by id
+ * @returns the routes: an answer, or `undefined` when the request is not one of them
  * @example
  * ```ts
- * page(new URL("http://x/v1/subscriptions/?page=2&limit=1"), [a, b]).items; // [b]
+ * const routes = createPolarSubscriptionRoutes(new Map());
+ * routes({ method: "GET", url: new URL("http://x/v1/subscriptions/s1") })?.status; // 404
  * ```
  */
-export function page<T>(
+export function createPolarSubscriptionRoutes(
+  subscriptions: Map<string, models.Subscription>,
+): (request: { method: string; url: URL }) => Response | undefined {
+  return ({ method, url }) => {
+    if (method !== "GET") return undefined;
+    if (url.pathname === "/v1/subscriptions/") {
+      return Response.json(page(url, [...subscriptions.values()]));
+    }
+    const id = url.pathname.match(/^\/v1\/subscriptions\/([^/]+)$/)?.[1];
+    if (!id) return undefined;
+    const subscription = subscriptions.get(decodeURIComponent(id));
+    return subscription ? Response.json(subscription) : notFound();
+  };
+}
+
+/** One page of a list, as Polar's list endpoints answer it (`page` from 1, `limit` up to 100). */
+function page<T>(
   url: URL,
   all: T[],
 ): { items: T[]; pagination: { total_count: number; max_page: number } } {

@@ -15,7 +15,7 @@
  * @module
  */
 import type { models, webhooks } from "@polar-sh/sdk/2026-10";
-import { createPolarCustomerRoutes, page as listPage } from "./polar_customers.ts";
+import { createPolarCustomerRoutes, createPolarSubscriptionRoutes } from "./polar_customers.ts";
 import {
   benefitGrantModel,
   customerModel,
@@ -98,6 +98,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const checkouts = new Map<string, { checkout: CheckoutRecord; paid: boolean }>();
   const sessions = new Map<string, { customerId: string; returnUrl: string | null }>();
   const deliveries: Delivery[] = [];
+  const subscriptionRoutes = createPolarSubscriptionRoutes(subscriptions);
   const control = {
     webhooksEnabled: options.webhooks !== "off",
     dropWebhook: (_type: string) => false,
@@ -177,13 +178,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         // Polar cancels the deleted customer's subscriptions and revokes its benefits at once.
         for (const subscription of subscriptions.values()) {
           if (subscription.customer_id !== customer.id || subscription.ended_at) continue;
-          Object.assign(subscription, {
-            status: "canceled",
-            canceled_at: subscription.canceled_at ?? now,
-            ends_at: now,
-            ended_at: now,
-            modified_at: now,
-          });
+          revoke(subscription, now);
           await deliver({
             type: "subscription.revoked",
             timestamp: now,
@@ -249,13 +244,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   /** "End now": the subscription is revoked at once, and its benefit with it. */
   const endNow = async (subscription: models.Subscription) => {
     const now = new Date().toISOString();
-    Object.assign(subscription, {
-      status: "canceled",
-      canceled_at: subscription.canceled_at ?? now,
-      ends_at: now,
-      ended_at: now,
-      modified_at: now,
-    });
+    revoke(subscription, now);
     for (const type of ["subscription.updated", "subscription.revoked"] as const) {
       await deliver({ type, timestamp: now, api_version: API_VERSION, data: subscription });
     }
@@ -292,16 +281,8 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
           { status: 201 },
         );
       }
-      if (route === "GET /v1/subscriptions/") {
-        return Response.json(listPage(url, [...subscriptions.values()]));
-      }
-      const subscriptionId = pathname.match(/^\/v1\/subscriptions\/([^/]+)$/)?.[1];
-      if (request.method === "GET" && subscriptionId) {
-        const subscription = subscriptions.get(decodeURIComponent(subscriptionId));
-        return subscription
-          ? Response.json(subscription)
-          : Response.json({ error: "ResourceNotFound", detail: "Not found" }, { status: 404 });
-      }
+      const subscriptionAnswer = subscriptionRoutes({ method: request.method, url });
+      if (subscriptionAnswer) return subscriptionAnswer;
       if (route === "GET /v1/webhooks/endpoints") {
         const endpoint = webhookEndpointModel({
           url: options.webhookUrl,
@@ -417,6 +398,17 @@ function subscriptionRecord(
     status: "active",
     checkout_id: checkout.id,
     metadata: checkout.metadata,
+  });
+}
+
+/** Ends a subscription now, as Polar's revoke does (its benefits go with it). */
+function revoke(subscription: models.Subscription, now: string) {
+  Object.assign(subscription, {
+    status: "canceled",
+    canceled_at: subscription.canceled_at ?? now,
+    ends_at: now,
+    ended_at: now,
+    modified_at: now,
   });
 }
 

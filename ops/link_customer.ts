@@ -10,7 +10,6 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { errors } from "@polar-sh/sdk/2026-10";
 import { getCustomers, updateCustomers } from "@polar-sh/sdk/2026-10/services/customers";
 import {
   type EnvReader,
@@ -26,7 +25,7 @@ import {
   type LinkResult,
   type PolarCustomer,
 } from "../supabase/functions/_shared/customer_link.ts";
-import { createPolarClient } from "../supabase/functions/_shared/polar.ts";
+import { createPolarClient, orNullOnNotFound } from "../supabase/functions/_shared/polar.ts";
 import { createServerClient } from "../supabase/functions/_shared/supabase.ts";
 
 /** What {@linkcode linkExistingCustomer} depends on. */
@@ -124,14 +123,7 @@ export function createLinkCustomerDependencies(env: EnvReader): LinkCustomerDepe
   const get = getCustomers(polar);
   const update = updateCustomers(polar);
   return {
-    getCustomer: async (id) => {
-      try {
-        return await get(id);
-      } catch (error) {
-        if (error instanceof errors.ResourceNotFound) return null;
-        throw error;
-      }
-    },
+    getCustomer: (id) => orNullOnNotFound(() => get(id)),
     getCustomerByExternalId: createPolarCustomerApi(polar).getByExternalId,
     setExternalId: (id, externalId) => update(id, { external_id: externalId }),
     link: (userId, customer, options) => linkPolarCustomer(admin, userId, customer, options),

@@ -24,6 +24,7 @@ import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { type EntitlementHistory, entitlementHistory, PRODUCTS } from "./entitlement_events.ts";
 import { SITE_URL } from "./harness.ts";
 import { seededRandom, withRedeliveries } from "./load_events.ts";
+import { pool } from "./pool.ts";
 import { figure, runCases } from "./report.ts";
 
 const USERS = 60;
@@ -31,14 +32,6 @@ const STEPS_PER_USER = 8;
 const DUPLICATE_SHARE = 0.2;
 const CONCURRENCY = 16;
 const ROUNDS = 3;
-
-/** Runs `work` over `items` with at most `concurrency` at a time. */
-async function pool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await work(items[next++]);
-  }));
-}
 
 /** What the database says of one user, in the shape of the truth. */
 async function stored(db: Database, userId: string) {

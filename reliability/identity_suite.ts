@@ -29,6 +29,7 @@ import {
 } from "../supabase/functions/tests/support/polar_events.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { SITE_URL } from "./harness.ts";
+import { pool } from "./pool.ts";
 import { figure, runCases } from "./report.ts";
 
 const NEW_SUBSCRIBERS = 300;
@@ -37,14 +38,6 @@ const SUBSCRIBERS_IN_FLIGHT = 8;
 const HOSTILE_SIGNATURES = 7_500;
 const HOSTILE_REQUESTS = 8;
 const ONE_MIB = 1024 * 1024;
-
-/** Runs `work` over `items` with at most `concurrency` at a time. */
-async function pool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await work(items[next++]);
-  }));
-}
 
 interface Row {
   user_id: string;

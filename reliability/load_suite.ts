@@ -19,6 +19,7 @@ import { toWebhookDelivery } from "../supabase/functions/_shared/polar_webhooks.
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { SITE_URL } from "./harness.ts";
 import { seededRandom, type UniqueEvent, userHistory, withRedeliveries } from "./load_events.ts";
+import { pool } from "./pool.ts";
 import { figure, runCases } from "./report.ts";
 
 const PORTAL_REQUESTS = 2_000;
@@ -43,14 +44,6 @@ const STATE_COLUMNS = [
   "polar_modified_at",
   "polar_customer_modified_at",
 ].join(", ");
-
-/** Runs `work` over `items` with at most `concurrency` at a time. */
-async function pool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await work(items[next++]);
-  }));
-}
 
 function percentile(sorted: number[], q: number): number {
   return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)];

@@ -18,6 +18,7 @@ import { startStack } from "../local/stack.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { SITE_URL } from "./harness.ts";
 import { seededRandom } from "./load_events.ts";
+import { pool } from "./pool.ts";
 import { figure, runCases } from "./report.ts";
 
 const USERS = 200;
@@ -25,14 +26,6 @@ const DROP_SHARE = 0.3;
 /** Users (by index) who subscribe while the endpoint is disabled. */
 const DISABLED_STRETCH = [80, 120];
 const CONCURRENCY = 8;
-
-/** Runs `work` over `items` with at most `concurrency` at a time. */
-async function pool<T>(items: readonly T[], concurrency: number, work: (item: T) => Promise<void>) {
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < items.length) await work(items[next++]);
-  }));
-}
 
 /** What the stand-in says a user has: their customer, subscriptions and entitlement keys. */
 function truthOf(polar: PolarStandIn, userId: string) {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { errors, type models } from "@polar-sh/sdk/2026-10";
+import type { models } from "@polar-sh/sdk/2026-10";
 import {
   createCustomers,
   getExternalCustomers,
@@ -16,7 +16,12 @@ import type { SupabaseClient } from "@supabase/supabase-js";
 import type { VerifiedUser } from "./auth.ts";
 import type { Deadline } from "./deadline.ts";
 import { HttpError, STATUS } from "./http_error.ts";
-import { isValidationErrorOn, POLAR_TIMEOUT_SECONDS, type PolarCore } from "./polar.ts";
+import {
+  isValidationErrorOn,
+  orNullOnNotFound,
+  POLAR_TIMEOUT_SECONDS,
+  type PolarCore,
+} from "./polar.ts";
 
 /** A Polar customer, as the API returns it. */
 export type PolarCustomer = models.Customer;
@@ -83,14 +88,8 @@ export function createPolarCustomerApi(polar: PolarCore): PolarCustomerApi {
   const within = (deadline?: Deadline) =>
     deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
   return {
-    getByExternalId: async (externalId, deadline) => {
-      try {
-        return await getExternal(externalId, within(deadline));
-      } catch (error) {
-        if (error instanceof errors.ResourceNotFound) return null;
-        throw error;
-      }
-    },
+    getByExternalId: (externalId, deadline) =>
+      orNullOnNotFound(() => getExternal(externalId, within(deadline))),
     create: (body, deadline) => create(body, within(deadline)),
     findIdByEmail: async (email, deadline) =>
       (await list({ email, limit: 1 }, within(deadline))).items[0]?.id ?? null,

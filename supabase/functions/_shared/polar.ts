@@ -34,6 +34,26 @@ export function createPolarClient(config: PolarConfig): PolarCore {
 }
 
 /**
+ * Runs a Polar call whose 404 (`ResourceNotFound`) means "there is none", answering `null` then.
+ *
+ * @param call the SDK call
+ * @returns what it answered, or `null` on Polar's 404
+ * @throws what the call threw, for any other failure
+ * @example
+ * ```ts
+ * await orNullOnNotFound(() => getExternalCustomers(polar)(userId)); // the customer, or null
+ * ```
+ */
+export async function orNullOnNotFound<T>(call: () => Promise<T>): Promise<T | null> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof errors.ResourceNotFound) return null;
+    throw error;
+  }
+}
+
+/**
  * Whether Polar refused a request because of one body field (a 422 whose `detail` points at it),
  * as it does with "Customer does not exist." for an unknown `customer_id`.
  *

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { errors, type models } from "@polar-sh/sdk/2026-10";
+import type { models } from "@polar-sh/sdk/2026-10";
 import {
   deleteExternalCustomers,
   getStateCustomers,
@@ -24,7 +24,7 @@ import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
 import type { RequestLogger } from "../_shared/log.ts";
 import { createOperatorCheck } from "../_shared/operator.ts";
 import type { Deadline } from "../_shared/deadline.ts";
-import { createPolarClient, POLAR_TIMEOUT_SECONDS } from "../_shared/polar.ts";
+import { createPolarClient, orNullOnNotFound, POLAR_TIMEOUT_SECONDS } from "../_shared/polar.ts";
 import { createPolarPacer } from "../_shared/polar_pacer.ts";
 import { createServerClient } from "../_shared/supabase.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
@@ -254,15 +254,6 @@ async function callRpc<T>(
   const { data, error } = await (deadline ? call.abortSignal(deadline.signal) : call);
   if (error) throw new Error(`${name} failed: ${error.message}`, { cause: error });
   return data as T;
-}
-
-async function orNullOnNotFound<T>(call: () => Promise<T>): Promise<T | null> {
-  try {
-    return await call();
-  } catch (error) {
-    if (error instanceof errors.ResourceNotFound) return null;
-    throw error;
-  }
 }
 
 function asRecord(value: unknown): Record<string, unknown> | null {

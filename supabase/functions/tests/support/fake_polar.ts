@@ -5,7 +5,10 @@
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
-import { createPolarCustomerRoutes, page } from "../../../../local/polar_customers.ts";
+import {
+  createPolarCustomerRoutes,
+  createPolarSubscriptionRoutes,
+} from "../../../../local/polar_customers.ts";
 import { customerModel, customerStateModel } from "../../../../local/polar_models.ts";
 import { serveOnLoopback } from "./loopback.ts";
 
@@ -61,6 +64,7 @@ export async function startFakePolar(): Promise<FakePolar> {
   const states = new Map<string, models.CustomerStateIndividual>();
   const webhookEndpoints: models.WebhookEndpoint[] = [];
   const subscriptions = new Map<string, models.Subscription>();
+  const subscriptionRoutes = createPolarSubscriptionRoutes(subscriptions);
   const customerRoutes = createPolarCustomerRoutes(customers, {
     stateOf: (customer) => ({ ...(states.get(customer.id) ?? customerStateModel(customer)) }),
   });
@@ -100,16 +104,8 @@ export async function startFakePolar(): Promise<FakePolar> {
     }
     if (route === "POST /v1/customer-sessions/") return createCustomerSession(customers, body);
     if (route === "POST /v1/checkouts/") return createCheckout(customers, body);
-    if (route === "GET /v1/subscriptions/") {
-      return Response.json(page(new URL(request.url), [...subscriptions.values()]));
-    }
-    const subscriptionId = pathname.match(/^\/v1\/subscriptions\/([^/]+)$/)?.[1];
-    if (request.method === "GET" && subscriptionId) {
-      const subscription = subscriptions.get(decodeURIComponent(subscriptionId));
-      return subscription
-        ? Response.json(subscription)
-        : Response.json({ error: "ResourceNotFound", detail: "Not found" }, { status: 404 });
-    }
+    const subscriptionAnswer = subscriptionRoutes({ method: request.method, url });
+    if (subscriptionAnswer) return subscriptionAnswer;
     if (route === "GET /v1/webhooks/endpoints") {
       return Response.json({
         items: webhookEndpoints,
