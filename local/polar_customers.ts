@@ -91,8 +91,10 @@ export function createPolarCustomerRoutes(
       if (!customer || (external && method === "PATCH")) return notFound();
       if (method === "GET") return Response.json(customer);
       if (method === "PATCH") return await update(customer, body);
-      // Polar cancels the customer's subscriptions and revokes its benefits at once.
+      // Polar cancels the customer's subscriptions, revokes its benefits and clears its
+      // external_id at once.
       customer.deleted_at = new Date().toISOString();
+      customer.external_id = null;
       customer.modified_at = customer.deleted_at;
       await options.onChange?.("customer.deleted", customer);
       return new Response(null, { status: 204 });

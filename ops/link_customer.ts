@@ -75,11 +75,15 @@ export class LinkCustomerError extends Error {
  */
 export async function linkExistingCustomer(
   deps: LinkCustomerDependencies,
-  userId: string,
+  givenUserId: string,
   customerId: string,
   options: LinkOptions = {},
 ): Promise<LinkCustomerReport> {
-  if (!UUID.test(userId)) throw new LinkCustomerError(`User id "${userId}" is not a UUID`);
+  if (!UUID.test(givenUserId)) {
+    throw new LinkCustomerError(`User id "${givenUserId}" is not a UUID`);
+  }
+  // Polar's lookups by external_id are exact: the id it stores must be the form auth.users prints.
+  const userId = givenUserId.toLowerCase();
   const customer = await deps.getCustomer(customerId);
   if (!customer) throw new LinkCustomerError(`Polar has no customer ${customerId}`);
   if (customer.external_id !== null && customer.external_id !== userId) {

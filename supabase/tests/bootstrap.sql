@@ -39,8 +39,11 @@ create table if not exists auth.users (
   raw_app_meta_data jsonb not null default '{}'::jsonb,
   raw_user_meta_data jsonb not null default '{}'::jsonb,
   created_at timestamptz not null default now(),
-  updated_at timestamptz not null default now()
+  updated_at timestamptz not null default now(),
+  -- Set by auth.admin.deleteUser(id, true): a soft delete is an UPDATE, not a DELETE.
+  deleted_at timestamptz
 );
+alter table auth.users add column if not exists deleted_at timestamptz;
 
 -- The caller's user id. After a transaction that set request.jwt.claims, the setting reads
 -- back as '' rather than NULL, which must mean "no user", not a cast error.

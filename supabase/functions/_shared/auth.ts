@@ -17,7 +17,7 @@ import {
 
 /** A signed-in user, as their verified token says. */
 export interface VerifiedUser {
-  /** `sub`: the `auth.users` id. */
+  /** `sub`: the `auth.users` id, in lower case (as Polar's external_id must be). */
   id: string;
   /** `email`, when the token has one. */
   email: string | undefined;
@@ -122,7 +122,9 @@ export function createUserVerifier(
     }
     checkClaims(payload, issuer, currentDate.getTime() / 1000);
     const email = typeof payload.email === "string" && payload.email ? payload.email : undefined;
-    return { id: payload.sub as string, email, accessToken: token, deadline };
+    // Lower-cased once here, so every id that reaches Polar as an external_id (checkout, sync)
+    // is the form auth.users prints and Polar's lookups by external id match.
+    return { id: (payload.sub as string).toLowerCase(), email, accessToken: token, deadline };
   };
 }
 

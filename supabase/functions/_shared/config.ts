@@ -68,6 +68,9 @@ export interface SyncFunctionConfig extends CheckoutFunctionConfig {
   operatorKeys: readonly string[];
   /** Polar calls per minute a reconcile run allows itself (`POLAR_SYNC_RATE_PER_MINUTE`). */
   polarCallsPerMinute: number;
+  /** Polar calls per minute all users' syncs share, across instances
+   * (`POLAR_USER_SYNC_RATE_PER_MINUTE`). */
+  userSyncCallsPerMinute: number;
 }
 
 /** What the webhook function needs. */
@@ -174,33 +177,56 @@ export function loadCheckoutFunctionConfig(env: EnvReader): CheckoutFunctionConf
 
 /**
  * Polar's documented rate limits (requests per minute per organization) are 500 in production
- * and 100 in the sandbox; a reconcile run takes 80% of that by default, leaving the rest to the
- * user-facing functions.
+ * and 100 in the sandbox; a reconcile run takes 60% of that by default, users' syncs 20%
+ * ({@linkcode DEFAULT_USER_SYNC_CALLS_PER_MINUTE}), and the remaining 20% is left to checkout
+ * and portal, which are never paced.
  */
-export const DEFAULT_POLAR_CALLS_PER_MINUTE = { production: 400, sandbox: 80 } as const;
+export const DEFAULT_POLAR_CALLS_PER_MINUTE = { production: 300, sandbox: 60 } as const;
+
+/** What all users' syncs share by default: 20% of Polar's documented rate limits. */
+export const DEFAULT_USER_SYNC_CALLS_PER_MINUTE = { production: 100, sandbox: 20 } as const;
 
 /**
  * Reads and validates the sync function's variables: those of
- * {@linkcode loadCheckoutFunctionConfig}, every operator key, and `POLAR_SYNC_RATE_PER_MINUTE`.
+ * {@linkcode loadCheckoutFunctionConfig}, every operator key, `POLAR_SYNC_RATE_PER_MINUTE` and
+ * `POLAR_USER_SYNC_RATE_PER_MINUTE`.
  *
  * @param env reads a variable
  * @returns the validated configuration
  * @throws {ConfigError} naming the first variable that is missing or invalid
  * @example
  * ```ts
- * loadSyncFunctionConfig((name) => Deno.env.get(name)).polarCallsPerMinute; // 80 in the sandbox
+ * loadSyncFunctionConfig((name) => Deno.env.get(name)).polarCallsPerMinute; // 60 in the sandbox
  * ```
  */
 export function loadSyncFunctionConfig(env: EnvReader): SyncFunctionConfig {
   const config = loadCheckoutFunctionConfig(env);
-  const rate = env("POLAR_SYNC_RATE_PER_MINUTE")?.trim();
-  const polarCallsPerMinute = rate
-    ? Number(rate)
-    : DEFAULT_POLAR_CALLS_PER_MINUTE[config.polar.server];
-  if (!(polarCallsPerMinute > 0) || !Number.isFinite(polarCallsPerMinute)) {
-    throw new ConfigError("POLAR_SYNC_RATE_PER_MINUTE", `is "${rate}", not a positive number`);
+  const server = config.polar.server;
+  return {
+    ...config,
+    operatorKeys: readOperatorKeys(env),
+    polarCallsPerMinute: readRate(
+      env,
+      "POLAR_SYNC_RATE_PER_MINUTE",
+      DEFAULT_POLAR_CALLS_PER_MINUTE[server],
+    ),
+    userSyncCallsPerMinute: readRate(
+      env,
+      "POLAR_USER_SYNC_RATE_PER_MINUTE",
+      DEFAULT_USER_SYNC_CALLS_PER_MINUTE[server],
+    ),
+  };
+}
+
+/** A positive number of calls per minute from `name`, or `fallback` when it is not set. */
+function readRate(env: EnvReader, name: string, fallback: number): number {
+  const value = env(name)?.trim();
+  if (!value) return fallback;
+  const rate = Number(value);
+  if (!(rate > 0) || !Number.isFinite(rate)) {
+    throw new ConfigError(name, `is "${value}", not a positive number`);
   }
-  return { ...config, operatorKeys: readOperatorKeys(env), polarCallsPerMinute };
+  return rate;
 }
 
 /**

@@ -29,6 +29,8 @@ export interface DeletionDependencies {
   finish(id: number, error: string | null): Promise<void>;
   /** `DELETE /v1/customers/external/{id}`: `deleted`, or `absent` on Polar's 404. */
   deleteCustomer(externalId: string): Promise<"deleted" | "absent">;
+  /** `DELETE /v1/customers/{id}`: `deleted`, or `absent` on Polar's 404. */
+  deleteCustomerById(customerId: string): Promise<"deleted" | "absent">;
   /** Paces the Polar calls. */
   pacer: PolarPacer;
 }
@@ -58,11 +60,20 @@ export const DELETIONS_PER_PASS = 50;
  * ```
  */
 export function createDeletionProcessor(deps: DeletionDependencies): () => Promise<DeletionReport> {
+  /** By external id; when Polar knows none by it (a customer from before the integration, or an
+   * external id stored in another case), by the customer id the user's row linked, so a row is
+   * never closed as absent while that customer still exists. */
+  const deleteCustomerOf = async (row: PendingDeletion) => {
+    const byExternalId = await deps.pacer(() => deps.deleteCustomer(row.user_id.toLowerCase()));
+    if (byExternalId === "deleted" || !row.polar_customer_id) return byExternalId;
+    const customerId = row.polar_customer_id;
+    return await deps.pacer(() => deps.deleteCustomerById(customerId));
+  };
   return async () => {
     const report: DeletionReport = { deleted: 0, absent: 0, failed: 0 };
     for (const row of await deps.pending(DELETIONS_PER_PASS)) {
       try {
-        report[await deps.pacer(() => deps.deleteCustomer(row.user_id))]++;
+        report[await deleteCustomerOf(row)]++;
         await deps.finish(row.id, null);
       } catch (error) {
         report.failed++;

@@ -7,6 +7,7 @@
  */
 import type { models } from "@polar-sh/sdk/2026-10";
 import {
+  deleteCustomers,
   deleteExternalCustomers,
   getStateCustomers,
   getStateExternalCustomers,
@@ -35,7 +36,9 @@ import {
   type BillingState,
   createUserSync,
   SYNC_INTERVAL_SECONDS,
+  USER_SYNC_BURST,
   type UserSyncAnswer,
+  type UserSyncClaim,
 } from "./user_sync.ts";
 import type { VerifiedUser } from "../_shared/auth.ts";
 
@@ -69,7 +72,7 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
  *
  * | caller | body | answer |
  * | --- | --- | --- |
- * | a user's token | none, `{}` or `{"scope":"me"}` | 200 `{ synced, state, message? }` |
+ * | a user's token | none, `{}` or `{"scope":"me"}` | 200 `{ synced, state, stale?, message? }` |
  * | a user's token | `{"scope":"all"}` or `"deletions"` | 403 |
  * | the secret key | `{"scope":"all", "resume"?: true}` | 200 the reconcile report |
  * | the secret key | `{"scope":"deletions"}` | 200 the outbox pass |
@@ -119,7 +122,7 @@ export function createSyncHandler(deps: SyncDependencies): Handler {
       });
     }
     const answer = await deps.syncUser(user);
-    detail.synced = String(answer.synced);
+    detail.synced = answer.stale ? "budget spent" : String(answer.synced);
     return jsonResponse(answer);
   });
 }
@@ -149,6 +152,7 @@ export function createSyncDependencies(
   const getState = getStateCustomers(polar);
   const getStateExternal = getStateExternalCustomers(polar);
   const deleteExternal = deleteExternalCustomers(polar);
+  const deleteById = deleteCustomers(polar);
   const list = listCustomers(polar);
   const listEndpoints = listWebhookEndpointsWebhooks(polar);
   const getSubscription = getSubscriptions(polar);
@@ -164,10 +168,8 @@ export function createSyncDependencies(
   const processDeletions = createDeletionProcessor({
     pending: (maxRows) => rpc("pending_polar_customer_deletions", { max_rows: maxRows }),
     finish: (id, error) => rpc("finish_polar_customer_deletion", { id, error }),
-    deleteCustomer: async (externalId) => {
-      const absent = await orNullOnNotFound(() => deleteExternal(externalId).then(() => true));
-      return absent === null ? "absent" : "deleted";
-    },
+    deleteCustomer: (externalId) => deletedOrAbsent(() => deleteExternal(externalId)),
+    deleteCustomerById: (customerId) => deletedOrAbsent(() => deleteById(customerId)),
     pacer,
   });
   const applyState = (userId: string, change: unknown, deadline?: Deadline) =>
@@ -176,12 +178,26 @@ export function createSyncDependencies(
   const userSync = (deadline?: Deadline) =>
     createUserSync({
       claim: (userId) =>
-        rpc<boolean>("claim_polar_sync", {
+        rpc<UserSyncClaim>("claim_polar_user_sync", {
           user_id: userId,
           min_interval: `${SYNC_INTERVAL_SECONDS} seconds`,
+          per_minute: config.userSyncCallsPerMinute,
+          burst: USER_SYNC_BURST,
+        }, deadline),
+      takeBudget: () =>
+        rpc<boolean>("take_polar_sync_budget", {
+          per_minute: config.userSyncCallsPerMinute,
+          burst: USER_SYNC_BURST,
         }, deadline),
       fetchState: (userId) =>
         orNullOnNotFound(() => getStateExternal(userId, within(deadline))).then(asRecord),
+      fetchStateByCustomerId: (customerId) =>
+        orNullOnNotFound(() => getState(customerId, within(deadline))).then(asRecord),
+      unlinkMissing: (userId, customerId) =>
+        rpc<boolean>("unlink_missing_polar_customer", {
+          user_id: userId,
+          customer_id: customerId,
+        }, deadline),
       fetchSubscription: (id) => fetchSubscription(id, deadline),
       applyState: (userId, change) => applyState(userId, change, deadline),
       readState: async (user) => {
@@ -192,7 +208,6 @@ export function createSyncDependencies(
         return data as BillingState;
       },
     });
-
   return {
     config,
     verifyUser: caller.verifyUser,
@@ -254,6 +269,11 @@ async function callRpc<T>(
   const { data, error } = await (deadline ? call.abortSignal(deadline.signal) : call);
   if (error) throw new Error(`${name} failed: ${error.message}`, { cause: error });
   return data as T;
+}
+
+/** A delete call's outcome: `absent` on Polar's 404. */
+async function deletedOrAbsent(call: () => Promise<unknown>): Promise<"deleted" | "absent"> {
+  return await orNullOnNotFound(() => call().then(() => true)) === null ? "absent" : "deleted";
 }
 
 function asRecord(value: unknown): Record<string, unknown> | null {

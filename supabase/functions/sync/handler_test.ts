@@ -22,7 +22,13 @@ const SITE_URL = "https://app.example.com";
  * The sync handler with its production wiring (real SDK calls, real RPCs through the Supabase
  * stand-in on loopback, real token verification), against the loopback Polar fake.
  */
-async function setup(options: { reconcileBudgetMs?: number; reconcilePageSize?: number } = {}) {
+async function setup(
+  options: {
+    reconcileBudgetMs?: number;
+    reconcilePageSize?: number;
+    env?: Record<string, string>;
+  } = {},
+) {
   const supabase = await createTestSupabase("loopback");
   const polar = await startFakePolar();
   const env: Record<string, string> = {
@@ -32,11 +38,16 @@ async function setup(options: { reconcileBudgetMs?: number; reconcilePageSize?: 
     POLAR_ACCESS_TOKEN: "polar_oat_sync",
     POLAR_API_URL: polar.url,
     POLAR_SYNC_RATE_PER_MINUTE: "60000",
+    POLAR_USER_SYNC_RATE_PER_MINUTE: "60000",
     SITE_URL,
+    ...options.env,
   };
   const logs: RequestLog[] = [];
   const handler = createSyncHandler({
-    ...createSyncDependencies(loadSyncFunctionConfig((name) => env[name]), options),
+    ...createSyncDependencies(loadSyncFunctionConfig((name) => env[name]), {
+      reconcileBudgetMs: options.reconcileBudgetMs,
+      reconcilePageSize: options.reconcilePageSize,
+    }),
     log: (entry) => logs.push(entry),
   });
   const userId = await insertUser(supabase.db, "sync@example.com");
@@ -52,9 +63,11 @@ async function setup(options: { reconcileBudgetMs?: number; reconcilePageSize?: 
         body: body === undefined ? undefined : JSON.stringify(body),
       }),
     );
-  /** A Polar customer for a user, with an active subscription and the "pro" grant. */
-  const subscribe = (user: string) => {
+  /** A Polar customer for a user, linked as checkout links it, with an active subscription and
+   * the "pro" grant. */
+  const subscribe = async (user: string) => {
     const customer = polar.addCustomer({ externalId: user });
+    await linkCustomer(supabase.db, user, customer.id);
     const subscription = subscriptionFixture(customer, {
       status: "active",
       modified_at: new Date(Date.now() - 60_000).toISOString(),
@@ -69,6 +82,11 @@ async function setup(options: { reconcileBudgetMs?: number; reconcilePageSize?: 
     return { customer, subscription };
   };
   const polarRoutes = () => polar.requests.map((r) => r.route);
+  const linkOf = async (user: string) =>
+    (await supabase.db.query<{ id: string | null }>(
+      "select polar_customer_id as id from public.user_subscriptions where user_id = $1",
+      [user],
+    ))[0]?.id ?? null;
   return {
     supabase,
     polar,
@@ -80,6 +98,7 @@ async function setup(options: { reconcileBudgetMs?: number; reconcilePageSize?: 
     send,
     subscribe,
     polarRoutes,
+    linkOf,
     async [Symbol.asyncDispose]() {
       await polar[Symbol.asyncDispose]();
       await supabase[Symbol.asyncDispose]();
@@ -97,7 +116,7 @@ async function json(response: Response, status: number) {
 
 Deno.test("sync pulls the caller's Customer State, applies it and answers it", async () => {
   await using t = await setup();
-  const { customer, subscription } = t.subscribe(t.userId);
+  const { customer, subscription } = await t.subscribe(t.userId);
   const body = await json(await t.send(t.token), 200);
   assert.equal(body.synced, true);
   assert.equal(body.state.polar_customer_id, customer.id);
@@ -109,20 +128,20 @@ Deno.test("sync pulls the caller's Customer State, applies it and answers it", a
 
 Deno.test("sync calls Polar at most once per user within the interval", async () => {
   await using t = await setup();
-  t.subscribe(t.userId);
+  await t.subscribe(t.userId);
   const answers = await Promise.all([t.send(t.token), t.send(t.token), t.send(t.token)]);
   const bodies = await Promise.all(answers.map((answer) => json(answer, 200)));
   assert.deepEqual(bodies.map((b) => b.synced).sort(), [false, false, true]);
   assert.equal(t.polar.requests.length, 1, "one Polar call for three requests");
   const other = await insertUser(t.db);
-  t.subscribe(other);
+  await t.subscribe(other);
   const otherToken = await t.supabase.userToken(other);
   assert.equal((await json(await t.send(otherToken), 200)).synced, true, "the limit is per user");
 });
 
 Deno.test("sync fetches a subscription the snapshot leaves out, to store how it ended", async () => {
   await using t = await setup();
-  const { customer, subscription } = t.subscribe(t.userId);
+  const { customer, subscription } = await t.subscribe(t.userId);
   await json(await t.send(t.token), 200);
   // Polar ended it; its webhooks were lost. The state no longer lists it.
   const ended = {
@@ -145,18 +164,91 @@ Deno.test("sync fetches a subscription the snapshot leaves out, to store how it 
   assert.deepEqual(body.state.entitlements, []);
 });
 
-Deno.test("sync answers a user without a Polar customer clearly", async () => {
+Deno.test("sync answers a user without a linked customer from the database, without calling Polar", async () => {
   await using t = await setup();
+  // Polar has a customer for the user, but nothing here links it: checkout links first, so this
+  // is an account that never subscribed, and it must not spend the organization's calls.
+  t.polar.addCustomer({ externalId: t.userId });
   const body = await json(await t.send(t.token, {}), 200);
-  assert.equal(body.synced, true);
+  assert.equal(body.synced, false);
   assert.equal(body.message, NO_CUSTOMER_MESSAGE);
   assert.equal(body.state.polar_customer_id, null);
+  assert.deepEqual(body.state.entitlements, []);
+  assert.deepEqual(t.polarRoutes(), []);
+});
+
+Deno.test("users' syncs share one budget: past it they get the stored state marked stale", async () => {
+  // One a minute with a burst of 5: five calls at once, then one a minute.
+  await using t = await setup({ env: { POLAR_USER_SYNC_RATE_PER_MINUTE: "1" } });
+  const users = [t.userId];
+  for (let i = 0; i < 5; i++) users.push(await insertUser(t.db));
+  for (const user of users) await t.subscribe(user);
+  const tokens = await Promise.all(users.map((user) => t.supabase.userToken(user)));
+  const bodies = [];
+  for (const token of tokens) bodies.push(await json(await t.send(token), 200));
+  assert.deepEqual(bodies.map((b) => b.synced), [true, true, true, true, true, false]);
+  assert.deepEqual(bodies.map((b) => b.stale ?? false), [false, false, false, false, false, true]);
+  assert.equal(t.polar.requests.length, 5, "the sixth account made no Polar call");
+  const last = bodies[5];
+  assert.equal(last.state.polar_customer_id, await t.linkOf(users[5]), "its stored state");
+  assert.equal(last.message, undefined);
+  // A minute passes, in the database's clock of the budget.
+  await t.db.query("update polar.user_sync_budget set next_at = next_at - interval '1 minute'");
+  const later = await json(await t.send(tokens[5]), 200);
+  assert.equal(later.synced, true, "the budget refills at its pace");
+  assert.equal(later.stale, undefined);
+  await t.db.query("update public.user_subscriptions set polar_synced_at = null");
+  assert.equal((await json(await t.send(tokens[0]), 200)).stale, true, "by one call a minute");
+});
+
+Deno.test("sync: a customer Polar deleted ends the link, its grants and its meters", async () => {
+  await using t = await setup();
+  const { customer } = await t.subscribe(t.userId);
+  assert.deepEqual((await json(await t.send(t.token), 200)).state.entitlements, ["pro"]);
+  t.polar.customers.delete(customer.id);
+  await t.db.query("update public.user_subscriptions set polar_synced_at = null");
+  const body = await json(await t.send(t.token), 200);
+  assert.equal(body.state.polar_customer_id, null);
+  assert.deepEqual(body.state.entitlements, []);
+  assert.equal(body.state.has_active_subscription, false);
+  assert.deepEqual(t.polarRoutes().slice(1), [
+    `GET /v1/customers/external/${t.userId}/state`,
+    `GET /v1/customers/${customer.id}/state`,
+  ], "asked by external id, then by the stored customer id, before unlinking");
+  const [left] = await t.db.query<{ grants: number }>(
+    "select count(*)::int as grants from public.polar_benefit_grants",
+  );
+  assert.equal(left.grants, 0);
+});
+
+Deno.test("sync applies a legacy link's state through the stored link, and it grants nothing", async () => {
+  await using t = await setup();
+  // The previous version linked this customer from metadata.user_id; it has no external_id.
+  const customer = t.polar.addCustomer();
+  await t.db.query(
+    "insert into public.user_subscriptions (user_id, polar_customer_id) values ($1, $2)",
+    [t.userId, customer.id],
+  );
+  const subscription = subscriptionFixture(customer, { status: "active" });
+  t.polar.states.set(
+    customer.id,
+    customerStateModel(customer, { subscriptions: [subscription], grants: [benefitGrantModel()] }),
+  );
+  const body = await json(await t.send(t.token), 200);
+  assert.equal(body.synced, true);
+  assert.equal(body.state.polar_customer_id, customer.id, "never silently unlinked");
+  assert.equal(body.state.subscriptions[0].id, subscription.id, "its state is stored");
+  assert.equal(
+    body.state.has_active_subscription,
+    false,
+    "but an unverified link counts for nothing",
+  );
   assert.deepEqual(body.state.entitlements, []);
 });
 
 Deno.test("sync: a pulled snapshot never overwrites a newer webhook snapshot, nor the reverse", async (test) => {
   await using t = await setup();
-  const { customer } = t.subscribe(t.userId);
+  const { customer } = await t.subscribe(t.userId);
   const admin = createServerClient(t.supabase.url, t.supabase.serviceRoleKey);
   const webhookSnapshot = (key: string, at: number) =>
     applyPolarWebhook(
@@ -223,6 +315,7 @@ Deno.test("sync answers every refusal with JSON and CORS, and calls Polar for no
 
 Deno.test("sync answers 500 without details when Polar fails, and logs no token", async () => {
   await using t = await setup();
+  await t.subscribe(t.userId);
   t.polar.mode = "server_error";
   assert.deepEqual(await json(await t.send(t.token), 500), { error: "Something went wrong" });
   const text = JSON.stringify(t.logs);
@@ -235,7 +328,7 @@ Deno.test("sync answers 500 without details when Polar fails, and logs no token"
 Deno.test("sync with the service key reconciles every user and reports counts", async () => {
   await using t = await setup();
   const users = [t.userId, await insertUser(t.db), await insertUser(t.db)];
-  for (const user of users) t.subscribe(user);
+  for (const user of users) await t.subscribe(user);
   await json(await t.send(t.token), 200); // the first user is already current
   t.polar.addCustomer({ externalId: crypto.randomUUID() }); // a deleted user's customer
   t.polar.addCustomer(); // from before the integration
@@ -274,7 +367,7 @@ Deno.test("sync with the service key reconciles every user and reports counts", 
 
 Deno.test("sync's reconcile saves its place when its budget is spent and resumes there", async () => {
   await using t = await setup({ reconcileBudgetMs: 0, reconcilePageSize: 1 });
-  for (let i = 0; i < 3; i++) t.subscribe(await insertUser(t.db));
+  for (let i = 0; i < 3; i++) await t.subscribe(await insertUser(t.db));
   // A spent budget still does one page per call: three calls for three customers.
   const first = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
   assert.equal(first.status, "partial");
@@ -299,7 +392,7 @@ Deno.test("sync's reconcile saves its place when its budget is spent and resumes
 
 Deno.test("deleting a user ends their billing in Polar through the outbox, retried until Polar confirms", async () => {
   await using t = await setup();
-  const { customer } = t.subscribe(t.userId);
+  const { customer } = await t.subscribe(t.userId);
   await json(await t.send(t.token), 200);
   await t.db.query("delete from auth.users where id = $1", [t.userId]);
   const [pending] = await t.db.query<{ user_id: string; polar_customer_id: string }>(

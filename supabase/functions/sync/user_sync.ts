@@ -1,7 +1,10 @@
 /**
- * The signed-in user's sync: at most once per {@linkcode SYNC_INTERVAL_SECONDS} per user, pull
- * their Customer State from Polar by external id and apply it through the same SQL and
- * staleness rules as the webhooks; then answer their current state, read under RLS.
+ * The signed-in user's sync: pull their Customer State from Polar by external id and apply it
+ * through the same SQL and staleness rules as the webhooks; then answer their current state, read
+ * under RLS. Polar is called only for a user linked to a customer, at most once per
+ * {@linkcode SYNC_INTERVAL_SECONDS} per user, and only while the organization-wide budget that all
+ * users' syncs share (in the database, across instances) allows it; otherwise the stored state is
+ * the answer, marked `stale` when the budget was the reason.
  *
  * @module
  */
@@ -15,15 +18,36 @@ import { applyPull, type PullDependencies } from "./pull.ts";
  */
 export const SYNC_INTERVAL_SECONDS = 5;
 
+/**
+ * Calls the users' budget lets through at once after a quiet spell; beyond that it paces them at
+ * its rate per minute.
+ */
+export const USER_SYNC_BURST = 5;
+
 /** A user's billing state, as `public.billing_state()` answers it. */
 export type BillingState = Record<string, unknown> & { polar_customer_id: string | null };
 
+/** What `public.claim_polar_user_sync` answers. */
+export interface UserSyncClaim {
+  /** `claimed` (call Polar), `recent` (pulled within the interval), `budget` (the shared budget
+   * is spent for now) or `no_customer` (nothing to pull). */
+  outcome: "claimed" | "recent" | "budget" | "no_customer";
+  /** The customer the user's row links, if any. */
+  polar_customer_id: string | null;
+}
+
 /** What {@linkcode createUserSync} depends on. */
 export interface UserSyncDependencies extends Omit<PullDependencies, "now"> {
-  /** `public.claim_polar_sync`: whether Polar may be called for this user now. */
-  claim(userId: string): Promise<boolean>;
+  /** `public.claim_polar_user_sync`: whether Polar may be called for this user now. */
+  claim(userId: string): Promise<UserSyncClaim>;
+  /** `public.take_polar_sync_budget`: one more call from the shared budget. */
+  takeBudget(): Promise<boolean>;
   /** `GET /v1/customers/external/{id}/state`; `null` when Polar has no customer for the user. */
   fetchState(userId: string): Promise<Record<string, unknown> | null>;
+  /** `GET /v1/customers/{id}/state`; `null` when Polar has no such customer. */
+  fetchStateByCustomerId(customerId: string): Promise<Record<string, unknown> | null>;
+  /** `public.unlink_missing_polar_customer`: the linked customer is gone. */
+  unlinkMissing(userId: string, customerId: string): Promise<boolean>;
   /** `public.billing_state()`, called with the user's own token. */
   readState(user: VerifiedUser): Promise<BillingState>;
   /** A clock in milliseconds since the epoch; `Date.now` by default. */
@@ -32,10 +56,13 @@ export interface UserSyncDependencies extends Omit<PullDependencies, "now"> {
 
 /** The sync function's answer to a user. */
 export interface UserSyncAnswer {
-  /** Whether Polar was asked this time (false within the interval). */
+  /** Whether Polar was asked this time. */
   synced: boolean;
   /** The user's state after the sync. */
   state: BillingState;
+  /** True when Polar was not asked because the users' shared budget is spent for now: the state
+   * is what the database last heard (webhooks keep it current meanwhile). */
+  stale?: true;
   /** Said when the user has no Polar customer yet. */
   message?: string;
 }
@@ -46,7 +73,7 @@ export const NO_CUSTOMER_MESSAGE = "No Polar customer yet: subscribe through che
 /**
  * Makes the user sync.
  *
- * @param deps the claim, Polar's state and subscriptions, the apply and the read
+ * @param deps the claim and budget, Polar's state and subscriptions, the apply and the read
  * @returns `syncUser(user)`
  * @throws {Error} from `syncUser` when Polar or the database fails, or the state is not the user's
  * @example
@@ -59,19 +86,36 @@ export function createUserSync(
   deps: UserSyncDependencies,
 ): (user: VerifiedUser) => Promise<UserSyncAnswer> {
   const now = deps.now ?? Date.now;
+  // A subscription the snapshot shows ended costs one more call; without budget it is left to
+  // the reconcile (the snapshot alone already stops it counting).
+  const pullDeps = {
+    applyState: deps.applyState,
+    fetchSubscription: async (id: string) =>
+      (await deps.takeBudget()) ? deps.fetchSubscription(id) : null,
+    now,
+  };
   return async (user) => {
-    const synced = await deps.claim(user.id);
-    if (synced) {
-      // The time the pull was sent: the snapshot Polar answers is at least this new.
-      const at = new Date(now()).toISOString();
-      const state = await deps.fetchState(user.id);
-      if (state) await applyPull({ ...deps, now }, user.id, state, at);
+    const claim = await deps.claim(user.id);
+    if (claim.outcome === "claimed" && claim.polar_customer_id) {
+      await pull(user.id, claim.polar_customer_id);
     }
     const state = await deps.readState(user);
     return {
-      synced,
+      synced: claim.outcome === "claimed",
       state,
+      ...(claim.outcome === "budget" && { stale: true }),
       ...(state.polar_customer_id === null && { message: NO_CUSTOMER_MESSAGE }),
     };
   };
+
+  /** By external id; when Polar knows no customer by it, by the stored link (a customer from
+   * before the integration, or one Polar deleted), and only when that is gone too, unlink. */
+  async function pull(userId: string, customerId: string) {
+    // The time the pull was sent: the snapshot Polar answers is at least this new.
+    const at = new Date(now()).toISOString();
+    const state = await deps.fetchState(userId) ??
+      (await deps.takeBudget() ? await deps.fetchStateByCustomerId(customerId) : undefined);
+    if (state) await applyPull(pullDeps, userId, state, at);
+    else if (state === null) await deps.unlinkMissing(userId, customerId);
+  }
 }

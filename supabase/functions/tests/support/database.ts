@@ -45,7 +45,8 @@ export async function insertUser(db: Database, email?: string): Promise<string> 
 }
 
 /**
- * Links a user to a Polar customer, as the webhooks would.
+ * Links a user to a Polar customer, as checkout or the webhooks would (a verified link: the
+ * customer's external_id is the user's id).
  *
  * @param db the database
  * @param userId the user
@@ -57,7 +58,7 @@ export async function insertUser(db: Database, email?: string): Promise<string> 
  */
 export async function linkCustomer(db: Database, userId: string, customerId: string) {
   await db.query(
-    "insert into public.user_subscriptions (user_id, polar_customer_id, status) values ($1, $2, 'active')",
+    "insert into public.user_subscriptions (user_id, polar_customer_id, polar_customer_verified, status) values ($1, $2, true, 'active')",
     [userId, customerId],
   );
 }
