@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { benefitGrantModel, customerStateModel } from "../../../local/polar_models.ts";
-import { insertUser } from "./support/database.ts";
+import { insertUser, linkCustomer } from "./support/database.ts";
 import { startFakePolar } from "./support/fake_polar.ts";
 import { startFunction } from "./support/loopback.ts";
 import { subscriptionFixture } from "./support/polar_events.ts";
@@ -28,6 +28,7 @@ async function setup() {
   const userId = await insertUser(supabase.db, "http-sync@example.com");
   const token = await supabase.userToken(userId, "http-sync@example.com");
   const customer = polar.addCustomer({ externalId: userId });
+  await linkCustomer(supabase.db, userId, customer.id); // as checkout links it
   const subscription = subscriptionFixture(customer, { status: "active" });
   polar.states.set(
     customer.id,

@@ -10,8 +10,9 @@ select plan(54);
 insert into auth.users (id, email) values
   ('88888888-8888-4888-8888-888888888888', 'fay@example.com'),
   ('99999999-9999-4999-8999-999999999999', 'gus@example.com');
-insert into public.user_subscriptions (user_id, polar_customer_id, polar_state_at) values
-  ('88888888-8888-4888-8888-888888888888', 'cus_fay', '2026-11-27T10:00:00Z');
+insert into public.user_subscriptions
+  (user_id, polar_customer_id, polar_customer_verified, polar_state_at) values
+  ('88888888-8888-4888-8888-888888888888', 'cus_fay', true, '2026-11-27T10:00:00Z');
 insert into public.polar_subscriptions
   (id, user_id, polar_customer_id, product_id, status, in_latest_state, polar_modified_at)
 values

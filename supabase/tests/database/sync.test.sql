@@ -4,14 +4,14 @@
 -- owner's view of the outbox after a deletion.
 -- =====================================================================================
 begin;
-select plan(31);
+select plan(32);
 
 -- ----- Fixtures ---------------------------------------------------------------------------
 insert into auth.users (id, email) values
   ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'hal@example.com'),
   ('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', 'ivy@example.com');
-insert into public.user_subscriptions (user_id, polar_customer_id) values
-  ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'cus_hal');
+insert into public.user_subscriptions (user_id, polar_customer_id, polar_customer_verified) values
+  ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'cus_hal', true);
 insert into public.polar_benefit_grants
   (user_id, grant_id, benefit_id, benefit_type, benefit_metadata) values
   ('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'g1', 'b_pro', 'feature_flag', '{"key": "pro"}');
@@ -34,7 +34,7 @@ select has_table('polar', 'customer_deletions', 'the deletion outbox exists');
 select has_table('polar', 'reconcile_runs', 'reconcile runs are kept');
 select table_privs_are('polar', 'customer_deletions', 'service_role', array[]::text[],
   'service_role reaches the outbox only through its functions');
-select has_trigger('auth', 'users', 'polar_record_customer_deletion',
+select has_trigger('auth', 'users', 'polar_record_deleted_user',
   'deleting a user records an outbox row');
 select function_privs_are('public', 'billing_state', array[]::text[], 'authenticated',
   array['EXECUTE'], 'a signed-in user may read their own billing state');
@@ -43,7 +43,8 @@ select function_privs_are('public', 'billing_state', array[]::text[], 'anon', ar
 select is(
   (select count(*)::int from pg_proc as p, aclexplode(p.proacl) as acl
     where p.oid in (
-      'public.claim_polar_sync(uuid, interval)'::regprocedure,
+      'public.claim_polar_user_sync(uuid, interval, numeric, integer)'::regprocedure,
+      'public.take_polar_sync_budget(numeric, integer)'::regprocedure,
       'public.apply_polar_state(uuid, jsonb)'::regprocedure,
       'public.unlink_missing_polar_customer(uuid, text)'::regprocedure,
       'public.pending_polar_customer_deletions(integer)'::regprocedure,
@@ -61,8 +62,9 @@ select is(
 -- ----- anon -------------------------------------------------------------------------------
 set local role anon;
 select set_config('request.jwt.claims', '{"role":"anon"}', true);
-select throws_ok($$select public.claim_polar_sync('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '0'::interval)$$,
-  '42501', 'permission denied for function claim_polar_sync', 'anon cannot claim a sync');
+select throws_ok(
+  $$select public.claim_polar_user_sync('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '0'::interval, 100, 5)$$,
+  '42501', 'permission denied for function claim_polar_user_sync', 'anon cannot claim a sync');
 select throws_ok('select public.billing_state()', '42501',
   'permission denied for function billing_state', 'anon has no billing state');
 
@@ -91,14 +93,22 @@ select is(public.billing_state() -> 'entitlements', '[]'::jsonb, 'nor his entitl
 reset role;
 set local role service_role;
 select set_config('request.jwt.claims', '{"role":"service_role"}', true);
-select is(public.claim_polar_sync('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '5 seconds'), true,
-  'the first pull is allowed');
-select is(public.claim_polar_sync('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '5 seconds'), false,
-  'a second within the interval is not');
-select is(public.claim_polar_sync('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', '5 seconds'), true,
-  'the interval is per user');
-select is(public.claim_polar_sync('cccccccc-cccc-4ccc-8ccc-cccccccccccc', '5 seconds'), false,
-  'no pull for a user who does not exist');
+select is(public.claim_polar_user_sync('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '5 seconds', 100, 5),
+  '{"outcome": "claimed", "polar_customer_id": "cus_hal"}'::jsonb, 'the first pull is allowed');
+select is(
+  public.claim_polar_user_sync('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '5 seconds', 100, 5) ->> 'outcome',
+  'recent', 'a second within the interval is not');
+update public.user_subscriptions set polar_synced_at = now() - interval '5 seconds'
+where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa';
+select is(
+  public.claim_polar_user_sync('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', '5 seconds', 100, 5) ->> 'outcome',
+  'claimed', 'one the whole interval later is');
+select is(
+  public.claim_polar_user_sync('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb', '5 seconds', 100, 5) ->> 'outcome',
+  'no_customer', 'no pull for a user without a linked customer');
+select is(
+  public.claim_polar_user_sync('cccccccc-cccc-4ccc-8ccc-cccccccccccc', '5 seconds', 100, 5) ->> 'outcome',
+  'no_customer', 'no pull for a user who does not exist');
 select is(
   public.apply_polar_state('bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb',
     (select change from pulled where label = 'hal''s state')),
