@@ -237,6 +237,8 @@ create policy "Support can read every grant" on public.polar_benefit_grants
   for select to authenticated using (true);
 create policy "Support can read every meter" on public.polar_meters
   for select to authenticated using (true);
+insert into public.polar_meters (user_id, meter_id, consumed_units, credited_units, balance) values
+  ('11111111-1111-4111-8111-111111111111', 'meter_ai', 5, 100, 95);
 select pg_temp.as_user('33333333-3333-4333-8333-333333333333');
 select is(public.billing_state() ->> 'polar_customer_id', 'cus_pat', 'Pat reads his own link');
 select is(public.billing_state() -> 'subscriptions' -> 0 ->> 'id', 'sub_pat',
