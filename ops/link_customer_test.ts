@@ -53,6 +53,35 @@ Deno.test("link-customer sets Polar's external_id on a pre-integration customer 
   });
 });
 
+Deno.test("link-customer writes a user id given in capitals as the lower-case external_id", async () => {
+  await using t = await setup();
+  const customer = t.polar.addCustomer({ email: "old-customer@example.com" });
+  assert.deepEqual(await linkExistingCustomer(t.deps, t.userId.toUpperCase(), customer.id), {
+    outcome: "linked",
+    setExternalId: true,
+  });
+  assert.equal(t.polar.customers.get(customer.id)?.external_id, t.userId);
+  assert.equal(await t.linked(), customer.id);
+});
+
+Deno.test("link-customer verifies a link the previous version stored, so the gates count it", async () => {
+  await using t = await setup();
+  const customer = t.polar.addCustomer({ email: "old-customer@example.com" });
+  await t.supabase.db.query(
+    "insert into public.user_subscriptions (user_id, polar_customer_id) values ($1, $2)",
+    [t.userId, customer.id],
+  );
+  assert.deepEqual(await linkExistingCustomer(t.deps, t.userId, customer.id), {
+    outcome: "linked",
+    setExternalId: true,
+  });
+  const [row] = await t.supabase.db.query<{ verified: boolean }>(
+    "select polar_customer_verified as verified from public.user_subscriptions where user_id = $1",
+    [t.userId],
+  );
+  assert.equal(row.verified, true);
+});
+
 Deno.test("link-customer with dry run checks both sides and changes nothing", async () => {
   await using t = await setup();
   const customer = t.polar.addCustomer();

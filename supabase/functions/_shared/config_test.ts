@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   ConfigError,
   loadCheckoutFunctionConfig,
+  loadSyncFunctionConfig,
   loadUserFunctionConfig,
   loadWebhookFunctionConfig,
   readSupabaseKey,
@@ -183,4 +184,40 @@ Deno.test("loadUserFunctionConfig reads SUPABASE_JWKS, or leaves it to a fetch",
       );
     }
   });
+});
+
+Deno.test("the sync paces follow POLAR_SERVER: a share of Polar's limit for each, the rest left", async (t) => {
+  const env = (vars: Record<string, string> = {}) =>
+    envOf({ ...BASE, SUPABASE_SECRET_KEY: "sb_secret_s", SUPABASE_ANON_KEY: "anon", ...vars });
+  const paces = (vars?: Record<string, string>) => {
+    const config = loadSyncFunctionConfig(env(vars));
+    return [config.polarCallsPerMinute, config.userSyncCallsPerMinute];
+  };
+  await t.step("the sandbox (the default) allows 100 a minute", () => {
+    assert.deepEqual(paces(), [60, 20]);
+    assert.deepEqual(paces({ POLAR_SERVER: "sandbox" }), [60, 20]);
+  });
+  await t.step("production allows 500", () => {
+    assert.deepEqual(paces({ POLAR_SERVER: "production" }), [300, 100]);
+  });
+  await t.step("each can be set", () => {
+    assert.deepEqual(
+      paces({ POLAR_SYNC_RATE_PER_MINUTE: "50", POLAR_USER_SYNC_RATE_PER_MINUTE: "7.5" }),
+      [50, 7.5],
+    );
+  });
+  for (
+    const [name, value] of [
+      ["POLAR_SYNC_RATE_PER_MINUTE", "0"],
+      ["POLAR_USER_SYNC_RATE_PER_MINUTE", "-1"],
+      ["POLAR_USER_SYNC_RATE_PER_MINUTE", "fast"],
+    ]
+  ) {
+    await t.step(`${name}="${value}" is a start-up error naming it`, () => {
+      assert.throws(
+        () => paces({ [name]: value }),
+        (error: unknown) => error instanceof ConfigError && error.message.includes(name),
+      );
+    });
+  }
 });

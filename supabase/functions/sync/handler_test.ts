@@ -433,3 +433,34 @@ Deno.test("deleting a user ends their billing in Polar through the outbox, retri
     },
   );
 });
+
+Deno.test("the outbox deletes by the stored customer id when Polar knows no customer by the external id", async () => {
+  await using t = await setup();
+  // The previous link-customer wrote the id in capitals: Polar's lookup by the real id 404s.
+  const customer = t.polar.addCustomer({ externalId: t.userId.toUpperCase() });
+  await linkCustomer(t.db, t.userId, customer.id);
+  const absent = await insertUser(t.db); // deleted before ever having a customer
+  await t.db.query("delete from auth.users where id = any($1)", [[t.userId, absent]]);
+  t.polar.requests.length = 0;
+  assert.deepEqual(
+    await json(await t.send(t.supabase.serviceRoleKey, { scope: "deletions" }), 200),
+    { deleted: 1, absent: 1, failed: 0 },
+  );
+  assert.ok(customer.deleted_at, "the stored customer is deleted, not closed as absent");
+  assert.deepEqual(
+    t.polarRoutes().sort(),
+    [
+      `DELETE /v1/customers/${customer.id}`,
+      `DELETE /v1/customers/external/${absent}`,
+      `DELETE /v1/customers/external/${t.userId}`,
+    ].sort(),
+  );
+});
+
+Deno.test("a token whose sub is in capitals reaches Polar with the lower-case id", async () => {
+  await using t = await setup();
+  await t.subscribe(t.userId);
+  const token = await t.supabase.userToken(t.userId.toUpperCase(), "sync@example.com");
+  assert.equal((await json(await t.send(token), 200)).synced, true);
+  assert.deepEqual(t.polarRoutes(), [`GET /v1/customers/external/${t.userId}/state`]);
+});
