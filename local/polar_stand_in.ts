@@ -79,6 +79,8 @@ export interface PolarStandIn {
   webhooksEnabled: boolean;
   /** Decides, per event, whether an enabled endpoint gets it (reliability tests drop some). */
   dropWebhook: (type: string) => boolean;
+  /** Every API request so far, as `METHOD /v1/path` (what Polar counts against the rate limit). */
+  apiRequests: string[];
 }
 
 /**
@@ -98,6 +100,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const checkouts = new Map<string, { checkout: CheckoutRecord; paid: boolean }>();
   const sessions = new Map<string, { customerId: string; returnUrl: string | null }>();
   const deliveries: Delivery[] = [];
+  const apiRequests: string[] = [];
   const subscriptionRoutes = createPolarSubscriptionRoutes(subscriptions);
   const control = {
     webhooksEnabled: options.webhooks !== "off",
@@ -256,6 +259,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     const { pathname } = url;
     const route = `${request.method} ${pathname}`;
     if (pathname.startsWith("/v1/")) {
+      apiRequests.push(route);
       if (!request.headers.get("Authorization")?.startsWith("Bearer ")) {
         return Response.json({ error: "Unauthorized", detail: "Invalid token" }, { status: 401 });
       }
@@ -344,7 +348,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     return new Response("Not found", { status: 404 });
   };
 
-  return Object.assign(control, { handler, customers, subscriptions, deliveries });
+  return Object.assign(control, { handler, customers, subscriptions, deliveries, apiRequests });
 }
 
 interface CheckoutRecord {

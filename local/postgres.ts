@@ -49,6 +49,8 @@ export function postgresDatabase(url: string): Database {
  * recorded, and the seed when any migration was new.
  *
  * @param db the database
+ * @param options `until`: apply no migration newer than this version, and no seed (to stand up
+ *   a database as an older release left it, then upgrade it)
  * @returns the names of the migrations applied now
  * @throws {Error} naming the file that failed
  * @example
@@ -56,7 +58,7 @@ export function postgresDatabase(url: string): Database {
  * await migrate(postgresDatabase(url)); // ["20261124000100_user_subscriptions.sql", …]
  * ```
  */
-export async function migrate(db: Database): Promise<string[]> {
+export async function migrate(db: Database, options: { until?: string } = {}): Promise<string[]> {
   const files = await readSchemaFiles();
   const applied: string[] = [];
   await db.exec(`create schema if not exists supabase_migrations;
@@ -71,6 +73,11 @@ export async function migrate(db: Database): Promise<string[]> {
   for (const file of files) {
     const migration = file.name.match(/migrations\/(\d+)_(.+)\.sql$/);
     if (migration && done.has(migration[1])) continue;
+    if (
+      options.until && (migration ? migration[1] > options.until : !file.name.includes("bootstrap"))
+    ) {
+      continue;
+    }
     if (file.name.endsWith("seed.sql") && applied.length === 0) continue;
     try {
       await db.exec(file.sql);

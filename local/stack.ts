@@ -54,6 +54,9 @@ export interface StackOptions {
   /** Polar calls per minute the sync function's reconcile allows itself (the stand-in has no
    * limit, so the local stack lets it run fast). */
   polarSyncRatePerMinute?: number;
+  /** Polar calls per minute all users' syncs share (unlimited against the stand-in unless set,
+   * Polar's share by default against real Polar). */
+  polarUserSyncRatePerMinute?: number;
   /** Progress messages. */
   log?: (message: string) => void;
   /** Each function's output lines as they come, for `deno task dev` to show; none by default. */
@@ -206,9 +209,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       POLAR_SERVER: "sandbox",
       ...(realPolar ? {} : { POLAR_API_URL: polarUrl, POLAR_PRODUCT_IDS: DEMO_PRODUCT_ID }),
       POLAR_WEBHOOK_SECRET: webhookSecret,
-      POLAR_SYNC_RATE_PER_MINUTE: String(
-        options.polarSyncRatePerMinute ?? (realPolar ? 80 : 60_000),
-      ),
+      // Against the stand-in nothing needs pacing unless a test asks; against real Polar the
+      // function's defaults (shares of Polar's limit) apply.
+      ...paceEnv("POLAR_SYNC_RATE_PER_MINUTE", options.polarSyncRatePerMinute, realPolar),
+      ...paceEnv("POLAR_USER_SYNC_RATE_PER_MINUTE", options.polarUserSyncRatePerMinute, realPolar),
       SITE_URL: siteUrl,
     };
     const functions = new Map<string, FunctionProcess>();
@@ -350,4 +354,10 @@ function withCors(request: Request, response: Response): Response {
   const asked = request.headers.get("Access-Control-Request-Headers");
   if (asked) headers.set("Access-Control-Allow-Headers", asked);
   return new Response(response.body, { status: response.status, headers });
+}
+
+/** A pace variable for the functions: the caller's value, else unpaced for the stand-in. */
+function paceEnv(name: string, value: number | undefined, realPolar: boolean) {
+  const rate = value ?? (realPolar ? undefined : 60_000);
+  return rate === undefined ? {} : { [name]: String(rate) };
 }

@@ -97,7 +97,9 @@ export function createSupabaseApi(
   };
   const rest = createPostgrestHandler({ db: options.db, verifyToken });
 
-  /** `DELETE /auth/v1/admin/users/{id}`, as GoTrue answers it: the service key only. */
+  /** `DELETE /auth/v1/admin/users/{id}`, as GoTrue answers it: the service key only. With
+   * `{"should_soft_delete": true}` (`auth.admin.deleteUser(id, true)`) the row stays and only
+   * `deleted_at` is set, as GoTrue's soft delete does. */
   const deleteUser = async (request: Request, id: string) => {
     const token = request.headers.get("Authorization")?.match(/^Bearer (.+)$/)?.[1];
     const claims = token ? await verifyToken(token) : null;
@@ -106,9 +108,13 @@ export function createSupabaseApi(
         status: 403,
       });
     }
-    const deleted = await options.db.query("delete from auth.users where id = $1 returning id", [
-      id,
-    ]);
+    const body = await request.json().catch(() => ({}));
+    const deleted = await options.db.query(
+      body?.should_soft_delete === true
+        ? "update auth.users set deleted_at = now() where id = $1 and deleted_at is null returning id"
+        : "delete from auth.users where id = $1 returning id",
+      [id],
+    );
     return deleted.length
       ? Response.json({})
       : Response.json({ code: 404, error_code: "user_not_found", msg: "User not found" }, {

@@ -45,14 +45,17 @@ export function serverUrl(): string {
  * Creates `reliability_<random>` on the server, with the bootstrap and migrations applied.
  *
  * @param server a URL of any database on the server, with the right to create databases
- * @param options `connections`: the pool size (10 by default, as the local stack's)
+ * @param options `until`: stop at this migration version (see `migrate`), to upgrade it later
  * @returns the database; `drop()` it at the end
  * @example
  * ```ts
  * await using fresh = await createFreshDatabase(serverUrl());
  * ```
  */
-export async function createFreshDatabase(server: string): Promise<FreshDatabase> {
+export async function createFreshDatabase(
+  server: string,
+  options: { until?: string } = {},
+): Promise<FreshDatabase> {
   const name = `reliability_${crypto.randomUUID().replaceAll("-", "").slice(0, 12)}`;
   const admin = postgres(server, { max: 1, onnotice: () => {} });
   try {
@@ -73,7 +76,7 @@ export async function createFreshDatabase(server: string): Promise<FreshDatabase
     }
   };
   try {
-    await migrate(db);
+    await migrate(db, options);
   } catch (error) {
     await drop();
     throw error;

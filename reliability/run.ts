@@ -19,6 +19,7 @@ const SUITES = [
   "entitlements_suite.ts",
   "schedule_suite.ts",
   "never_stale_suite.ts",
+  "hardening_suite.ts",
 ];
 
 /**
