@@ -97,7 +97,8 @@ export interface ThrowawayCluster extends AsyncDisposable {
 const DEFAULT_PG_BIN = "/usr/lib/postgresql/15/bin";
 
 /**
- * Initializes and starts a cluster on a free loopback port, with trust auth. As root it runs the
+ * Initializes and starts a cluster on a free loopback port (or `PG_PORT`, for a machine where
+ * each user keeps to a range of ports), with trust auth. As root it runs the
  * server as the `postgres` user (PostgreSQL refuses to run as root), else as the current user.
  *
  * @param settings more server settings (`-c name=value`), such as `shared_preload_libraries`
@@ -118,7 +119,7 @@ export async function startThrowawayCluster(
   const dir = await Deno.makeTempDir({ prefix: "reliability_pg_" });
   const data = `${dir}/data`;
   if (asRoot) await run(["chown", "postgres", dir]);
-  const port = freePort();
+  const port = Number(Deno.env.get("PG_PORT")) || freePort();
   const asServerUser = (args: string[]) =>
     asRoot ? ["runuser", "-u", "postgres", "--", ...args] : args;
   await run(asServerUser([
