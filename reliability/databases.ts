@@ -97,6 +97,25 @@ export interface ThrowawayCluster extends AsyncDisposable {
 const DEFAULT_PG_BIN = "/usr/lib/postgresql/15/bin";
 
 /**
+ * Where {@linkcode startThrowawayCluster} takes PostgreSQL's binaries from, when they are there.
+ *
+ * @returns the directory (`PG_BIN`, else Debian's PostgreSQL 15), or `undefined` when it has no
+ *   `initdb`
+ * @example
+ * ```ts
+ * if (!(await postgresBinaries())) console.log("PostgreSQL 15: skipped");
+ * ```
+ */
+export async function postgresBinaries(): Promise<string | undefined> {
+  const bin = Deno.env.get("PG_BIN") ?? DEFAULT_PG_BIN;
+  try {
+    return (await Deno.stat(`${bin}/initdb`)).isFile ? bin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
  * Initializes and starts a cluster on a free loopback port (or `PG_PORT`, for a machine where
  * each user keeps to a range of ports), with trust auth. As root it runs the
  * server as the `postgres` user (PostgreSQL refuses to run as root), else as the current user.
