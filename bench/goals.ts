@@ -6,6 +6,7 @@
  */
 import type { ColdStartResult } from "./cold_start.ts";
 import type { WarmPathResult } from "./warm_path.ts";
+import type { WebhookPoint } from "./webhooks.ts";
 
 /** One goal and how the run did. */
 export interface Goal {
@@ -91,4 +92,39 @@ export function judgeGoals(
 
 function fixed(ms: number): string {
   return ms.toFixed(1);
+}
+
+/** The most the p99 of a webhook delivery may take on PostgreSQL 15 at concurrency 32, ms. */
+export const WEBHOOK_P99_BUDGET_MS = 100;
+
+/**
+ * Judges the webhook goal from the PostgreSQL 15 figures: at concurrency 32, p99 under
+ * {@linkcode WEBHOOK_P99_BUDGET_MS} and no answer but a 2xx. Not measured is not met.
+ *
+ * @param postgres the webhook figures on PostgreSQL 15, or why they were not measured
+ * @returns the goal
+ * @example
+ * ```ts
+ * judgeWebhookGoal({ notMeasured: "skipped" }).met; // false
+ * ```
+ */
+export function judgeWebhookGoal(
+  postgres: { points: readonly WebhookPoint[] } | { notMeasured: string },
+): Goal {
+  const name = "webhooks on PostgreSQL 15, c=32";
+  const target = `p99 < ${WEBHOOK_P99_BUDGET_MS} ms, no non-2xx`;
+  if ("notMeasured" in postgres) {
+    return { name, target, figure: `not measured (${postgres.notMeasured})`, met: false };
+  }
+  const point = postgres.points.find((point) => point.connections === 32);
+  if (!point) return { name, target, figure: "no point at concurrency 32", met: false };
+  const failed = point.non2xx + point.errors;
+  return {
+    name,
+    target,
+    figure: `p99 ${fixed(point.p99Ms)} ms, ${failed} non-2xx of ${point.responses}, ${
+      point.perSecond.toFixed(0)
+    } deliveries/s`,
+    met: point.p99Ms < WEBHOOK_P99_BUDGET_MS && failed === 0 && point.responses > 0,
+  };
 }

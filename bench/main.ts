@@ -1,6 +1,7 @@
 /**
  * `deno task bench`: this project's `portal` against the anchor (Polar's `@polar-sh/supabase`
- * `CustomerPortal`) and a bare supabase-js baseline, and the `polar-webhooks` throughput, all on
+ * `CustomerPortal`) and a bare supabase-js baseline, and the `polar-webhooks` throughput on PGlite
+ * and PostgreSQL 15 side by side (`bench/webhook_databases.ts`, which also runs alone), all on
  * 127.0.0.1. Prints markdown tables and writes the same figures as JSON to `bench/results/`.
  *
  * Environment (all optional): `BENCH_DURATION` seconds per load point (5), `BENCH_COLD_RUNS`
@@ -12,14 +13,15 @@
 import { createSchemaPglite, type Database, pgliteDatabase } from "../local/database.ts";
 import { migrate, postgresDatabase } from "../local/postgres.ts";
 import { measureColdStarts } from "./cold_start.ts";
-import { judgeGoals } from "./goals.ts";
+import { judgeGoals, judgeWebhookGoal } from "./goals.ts";
 import { readMachineFacts } from "./machine.ts";
 import { DENO_RUN_FLAGS, type Target } from "./process.ts";
 import { measureGateCostOnPostgres, renderGateCost } from "./gates.ts";
 import { type BenchReport, renderMarkdown } from "./report.ts";
 import { createPortalUser, startUpstreams, type Upstreams } from "./upstreams.ts";
 import { measureWarmPath } from "./warm_path.ts";
-import { measureWebhooks, webhooksFunctionExists, webhooksTarget } from "./webhooks.ts";
+import { measureWebhooksOnDatabases } from "./webhook_databases.ts";
+import { webhooksFunctionExists, webhooksTarget } from "./webhooks.ts";
 
 const RESULTS_DIR = new URL("./results/", import.meta.url);
 const LATENCIES_MS = [0, 25];
@@ -61,14 +63,13 @@ async function main(): Promise<void> {
       );
     }
 
-    progress("webhooks");
+    // On its own databases, PGlite and PostgreSQL 15, whatever the portal ran on.
     const webhooks = hasWebhooks
-      ? await measureWebhooks(upstreams, {
+      ? await measureWebhooksOnDatabases({
         connections: CONNECTIONS,
         durationSeconds,
         deliveriesPerPoint: 8000,
-        users: 500,
-      })
+      }, progress)
       : { notMeasured: "function missing (supabase/functions/polar-webhooks/index.ts)" };
 
     progress("entitlement gate in RLS, on PostgreSQL 15");
@@ -93,7 +94,10 @@ async function main(): Promise<void> {
       gate,
       warmPath,
       webhooks,
-      goals: judgeGoals(coldStart, warmPath),
+      goals: [
+        ...judgeGoals(coldStart, warmPath),
+        judgeWebhookGoal("notMeasured" in webhooks ? webhooks : webhooks.postgres),
+      ],
     };
     console.log(renderMarkdown(report));
     console.log(

@@ -8,7 +8,7 @@ import type { ColdStartResult } from "./cold_start.ts";
 import type { Goal } from "./goals.ts";
 import type { MachineFacts } from "./machine.ts";
 import type { WarmPathResult } from "./warm_path.ts";
-import type { WebhookResult } from "./webhooks.ts";
+import { renderWebhookDatabases, type WebhookDatabases } from "./webhook_databases.ts";
 
 /** Everything one run measured. */
 export interface BenchReport {
@@ -41,8 +41,8 @@ export interface BenchReport {
   gate?: GateCost | { notMeasured: string };
   /** Warm paths of ours and the anchor. */
   warmPath: WarmPathResult[];
-  /** Webhook throughput, or why it was not measured. */
-  webhooks: WebhookResult | { notMeasured: string };
+  /** Webhook throughput on PGlite and PostgreSQL 15, or why it was not measured. */
+  webhooks: WebhookDatabases | { notMeasured: string };
   /** The goals. */
   goals: Goal[];
 }
@@ -134,7 +134,7 @@ export function renderMarkdown(report: BenchReport): string {
       ]),
     ),
     "",
-    "### Webhooks: verified `subscription.updated` into Postgres",
+    "### Webhooks: new subscribers' events and state snapshots, PGlite and PostgreSQL 15",
     "",
     ...webhookLines(report.webhooks),
     "",
@@ -164,41 +164,7 @@ export function renderMarkdown(report: BenchReport): string {
 
 function webhookLines(webhooks: BenchReport["webhooks"]): string[] {
   if ("notMeasured" in webhooks) return [`Not measured: ${webhooks.notMeasured}.`];
-  return [
-    table(
-      [
-        "conc.",
-        "deliveries/s",
-        "p50 ms",
-        "p99 ms",
-        "applied",
-        "stale",
-        "skipped",
-        "non-2xx",
-        "CPU ms/req: function",
-        "stand-ins",
-        "autocannon",
-      ],
-      webhooks.points.map((point) => [
-        String(point.connections),
-        point.perSecond.toFixed(0),
-        ms(point.p50Ms),
-        ms(point.p99Ms),
-        String(point.outcomes.applied ?? 0),
-        String(point.outcomes.stale ?? 0),
-        String(point.outcomes.skipped ?? 0),
-        String(point.non2xx + point.errors),
-        cpu(point.functionCpuMsPerResponse),
-        cpu(point.standInsCpuMsPerResponse),
-        cpu(point.generatorCpuMsPerResponse),
-      ]),
-    ),
-    "",
-    `Peak RSS of \`polar-webhooks\`: ${webhooks.peakRssMiB.toFixed(1)} MiB.` +
-    (webhooks.points.some((point) => point.reused > 0)
-      ? " Some presigned deliveries were sent twice (the list ran out): those are redeliveries."
-      : ""),
-  ];
+  return renderWebhookDatabases(webhooks);
 }
 
 function table(header: string[], rows: string[][]): string {

@@ -1,14 +1,19 @@
 /**
  * Webhook throughput: the real `polar-webhooks` function, in its own process, receiving
- * verified `subscription.updated` deliveries that it writes to Postgres through the Supabase API
- * stand-in (`rpc/apply_polar_webhook`). autocannon cannot sign per request, so every delivery
- * is signed before the run (a distinct `webhook-id`, the current timestamp, well inside Polar's
- * five-minute tolerance) and each request takes the next one.
+ * verified deliveries that it writes to Postgres through the Supabase API stand-in
+ * (`rpc/apply_polar_webhook`). The deliveries are what a wave of new subscribers makes Polar send
+ * (see {@linkcode SUBSCRIBER_EVENTS}), for many users at once and a few of the same user in flight
+ * together, so the per-user row lock is taken and contended. autocannon cannot sign per request,
+ * so every delivery is signed before the run (a distinct `webhook-id`, the current timestamp, well
+ * inside Polar's five-minute tolerance) and each request takes the next one.
  *
  * @module
  */
+import { benefitGrantModel, customerStateModel } from "../local/polar_models.ts";
 import {
   customerFixture,
+  customerStateEvent,
+  type PolarEvent,
   subscriptionEvent,
   subscriptionFixture,
 } from "../supabase/functions/tests/support/polar_events.ts";
@@ -50,9 +55,25 @@ export interface WebhookOptions {
   durationSeconds: number;
   /** Signed deliveries prepared per point; more than the point can send. */
   deliveriesPerPoint: number;
-  /** Users the deliveries are spread over. */
-  users: number;
 }
+
+/**
+ * What Polar sends for one new subscriber, in order: the subscription's first events and the
+ * customer's state snapshots between them.
+ */
+export const SUBSCRIBER_EVENTS = [
+  "subscription.created",
+  "subscription.active",
+  "customer.state_changed",
+  "subscription.updated",
+  "customer.state_changed",
+] as const;
+
+/**
+ * Subscribers whose events are interleaved: the deliveries go wave by wave, each wave's users
+ * taking turns, so at concurrency 32 about two deliveries of each user are in flight together.
+ */
+export const SUBSCRIBERS_PER_WAVE = 16;
 
 /**
  * Whether `polar-webhooks` exists in this tree.
@@ -105,7 +126,7 @@ export async function webhooksTarget(upstreams: Upstreams): Promise<Target> {
  * @returns the figures
  * @example
  * ```ts
- * await measureWebhooks(upstreams, { connections: [1, 32], durationSeconds: 5, deliveriesPerPoint: 8000, users: 500 });
+ * await measureWebhooks(upstreams, { connections: [1, 32], durationSeconds: 5, deliveriesPerPoint: 8000 });
  * ```
  */
 export async function measureWebhooks(
@@ -115,11 +136,15 @@ export async function measureWebhooks(
   upstreams.setLatency(0);
   const target = await webhooksTarget(upstreams);
   await using running = await startTarget(target);
-  const userIds = await createUsers(upstreams, options.users);
   const requestsFile = await Deno.makeTempFile({ prefix: "bench-webhooks-", suffix: ".json" });
   try {
     const points: WebhookPoint[] = [];
     for (const connections of options.connections) {
+      // New subscribers for every point: their first events are first.
+      const userIds = await createUsers(
+        upstreams,
+        Math.ceil(options.deliveriesPerPoint / SUBSCRIBER_EVENTS.length),
+      );
       const deliveries = await signDeliveries(
         upstreams.webhookSecret,
         userIds,
@@ -160,27 +185,47 @@ async function createUsers(upstreams: Upstreams, count: number): Promise<string[
 }
 
 /**
- * `count` signed `subscription.updated` deliveries, round robin over the users, each a
- * millisecond newer than the last so most are applied rather than stale.
+ * `count` signed deliveries of {@linkcode SUBSCRIBER_EVENTS} for the users, wave by wave
+ * ({@linkcode SUBSCRIBERS_PER_WAVE} users per wave, taking turns), each event a millisecond newer
+ * than the one before it, so they are applied rather than stale.
  */
 async function signDeliveries(
   secret: string,
   userIds: readonly string[],
   count: number,
 ): Promise<PresetRequest[]> {
-  const customers = userIds.map((userId) => customerFixture({ externalId: userId }));
-  const subscriptionIds = userIds.map(() => crypto.randomUUID());
   const start = Date.now() - 60_000;
-  const deliveries: PresetRequest[] = [];
-  for (let i = 0; i < count; i++) {
-    const user = i % userIds.length;
-    const modifiedAt = new Date(start + i).toISOString();
-    const subscription = subscriptionFixture(customers[user], {
-      id: subscriptionIds[user],
-      status: "active",
-      modified_at: modifiedAt,
+  const events: PolarEvent[] = [];
+  for (let wave = 0; wave < userIds.length && events.length < count; wave += SUBSCRIBERS_PER_WAVE) {
+    const users = userIds.slice(wave, wave + SUBSCRIBERS_PER_WAVE).map((userId) => {
+      const customer = customerFixture({ externalId: userId });
+      return { customer, subscriptionId: crypto.randomUUID() };
     });
-    const body = JSON.stringify(subscriptionEvent("subscription.updated", subscription));
+    for (const type of SUBSCRIBER_EVENTS) {
+      for (const { customer, subscriptionId } of users) {
+        const at = new Date(start + events.length).toISOString();
+        const subscription = subscriptionFixture(customer, {
+          id: subscriptionId,
+          status: "active",
+          modified_at: at,
+        });
+        events.push(
+          type === "customer.state_changed"
+            ? customerStateEvent(
+              customerStateModel(customer, {
+                subscriptions: [subscription],
+                grants: [benefitGrantModel()],
+              }),
+              at,
+            )
+            : subscriptionEvent(type, subscription),
+        );
+      }
+    }
+  }
+  const deliveries: PresetRequest[] = [];
+  for (const event of events.slice(0, count)) {
+    const body = JSON.stringify(event);
     const headers = await signWebhook(body, secret);
     deliveries.push({ headers: { ...headers, "Content-Type": "application/json" }, body });
   }

@@ -74,6 +74,7 @@ Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
   Database         ${info.database}
   Site URL         ${info.site_url}
   Publishable key  ${info.publishable_key}   (legacy anon key in dev-stack.json)
+  Sync secret      in dev-stack.json (sync_secret): the reconcile's bearer token
   Product id       ${info.product_id}
   Entitlement key  ${info.entitlement_key}   (has_entitlement)
   Demo users       ${info.users.map((user) => `${user.email} / ${user.password}`).join(", ")}

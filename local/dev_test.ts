@@ -40,6 +40,14 @@ Deno.test("dev stack: logs each function's lines by name and stops on kill of it
     assert.match(info.publishable_key, /^sb_publishable_/);
     assert.match(info.secret_key, /^sb_secret_/);
     assert.ok(info.anon_key && info.service_role_key && info.product_id);
+    assert.match(info.sync_secret, /^[0-9a-f]{64}$/);
+
+    const deletions = await fetch(`${info.api_url}/functions/v1/sync`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${info.sync_secret}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ scope: "deletions" }),
+    });
+    assert.deepEqual(await deletions.json(), { deleted: 0, absent: 0, failed: 0 });
 
     const response = await fetch(`${info.api_url}/functions/v1/portal`, { method: "POST" });
     assert.equal(response.status, 401);
@@ -49,6 +57,7 @@ Deno.test("dev stack: logs each function's lines by name and stops on kill of it
       () => Promise.resolve(/^\[portal\] \{.*"status":401/m.test(output) || undefined),
     );
 
+    assert.ok(!output.includes(info.sync_secret), "the sync secret is never printed");
     Deno.kill(pid, "SIGTERM");
     const status = await child.status;
     assert.equal(status.code, 0);

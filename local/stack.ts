@@ -92,6 +92,11 @@ export interface StackInfo {
   polar_api_url: string;
   /** The webhook signing secret. */
   polar_webhook_secret: string;
+  /**
+   * The sync function's `POLAR_SYNC_SECRET`, which the schedule sends as its bearer token: opens
+   * `{"scope":"all"}` and `{"scope":"deletions"}` of `sync` and nothing else.
+   */
+  sync_secret: string;
   /** The web app's URL. */
   site_url: string;
   /** `pglite`, or the server's URL without its password. */
@@ -215,10 +220,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...paceEnv("POLAR_USER_SYNC_RATE_PER_MINUTE", options.polarUserSyncRatePerMinute, realPolar),
       SITE_URL: siteUrl,
     };
+    // The schedule's secret: only the sync function is given it, as a deployed project would be.
+    const syncSecret = createSyncSecret();
     const functions = new Map<string, FunctionProcess>();
     for (const name of await functionNames()) {
       log(`function: ${name}`);
-      const process = await startFunction(name, functionEnv, {
+      const env = name === "sync" ? { ...functionEnv, POLAR_SYNC_SECRET: syncSecret } : functionEnv;
+      const process = await startFunction(name, env, {
         onOutput: options.onFunctionOutput && ((line) => options.onFunctionOutput!(name, line)),
       });
       functions.set(name, process);
@@ -260,6 +268,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       function_key_style: keyStyle,
       polar_api_url: polarUrl,
       polar_webhook_secret: webhookSecret,
+      sync_secret: syncSecret,
       site_url: siteUrl,
       database: options.databaseUrl ? withoutPassword(options.databaseUrl) : "pglite",
       product_id: DEMO_PRODUCT_ID,
@@ -324,6 +333,12 @@ async function functionNames(): Promise<string[]> {
     } catch { /* not a function */ }
   }
   return names.sort();
+}
+
+/** 32 random bytes as hex, as `openssl rand -hex 32` makes a `POLAR_SYNC_SECRET`. */
+function createSyncSecret(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
 async function proxyToFunction(

@@ -143,6 +143,24 @@ async function billingLoop(test: Deno.TestContext, keyStyle: KeyStyle) {
     assert.deepEqual(data, [{ status: "active" }]);
   });
 
+  await test.step("the sync secret reconciles, as docs/sync.md's curl does; the portal refuses it", async () => {
+    const headers = {
+      Authorization: `Bearer ${stack.info.sync_secret}`,
+      "Content-Type": "application/json",
+    };
+    const reconcile = await fetch(`${apiUrl}/functions/v1/sync`, {
+      method: "POST",
+      headers,
+      body: JSON.stringify({ scope: "all" }),
+    });
+    const report = await reconcile.json();
+    assert.equal(reconcile.status, 200, JSON.stringify(report));
+    assert.equal(report.status, "done");
+    const portal = await fetch(`${apiUrl}/functions/v1/portal`, { method: "POST", headers });
+    assert.equal(portal.status, 401);
+    await portal.body?.cancel();
+  });
+
   await test.step("the gateway refuses an unknown sb_ key", async () => {
     const response = await fetch(`${apiUrl}/rest/v1/user_subscriptions`, {
       headers: { apikey: "sb_publishable_not-this-project" },

@@ -100,7 +100,27 @@ export interface ThrowawayCluster extends AsyncDisposable {
 const DEFAULT_PG_BIN = "/usr/lib/postgresql/15/bin";
 
 /**
- * Initializes and starts a cluster on a free loopback port, with trust auth. As root it runs the
+ * Where {@linkcode startThrowawayCluster} takes PostgreSQL's binaries from, when they are there.
+ *
+ * @returns the directory (`PG_BIN`, else Debian's PostgreSQL 15), or `undefined` when it has no
+ *   `initdb`
+ * @example
+ * ```ts
+ * if (!(await postgresBinaries())) console.log("PostgreSQL 15: skipped");
+ * ```
+ */
+export async function postgresBinaries(): Promise<string | undefined> {
+  const bin = Deno.env.get("PG_BIN") ?? DEFAULT_PG_BIN;
+  try {
+    return (await Deno.stat(`${bin}/initdb`)).isFile ? bin : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Initializes and starts a cluster on a free loopback port (or `PG_PORT`, for a machine where
+ * each user keeps to a range of ports), with trust auth. As root it runs the
  * server as the `postgres` user (PostgreSQL refuses to run as root), else as the current user.
  *
  * @param settings more server settings (`-c name=value`), such as `shared_preload_libraries`
@@ -121,7 +141,7 @@ export async function startThrowawayCluster(
   const dir = await Deno.makeTempDir({ prefix: "reliability_pg_" });
   const data = `${dir}/data`;
   if (asRoot) await run(["chown", "postgres", dir]);
-  const port = freePort();
+  const port = Number(Deno.env.get("PG_PORT")) || freePort();
   const asServerUser = (args: string[]) =>
     asRoot ? ["runuser", "-u", "postgres", "--", ...args] : args;
   await run(asServerUser([

@@ -66,6 +66,8 @@ export interface CheckoutFunctionConfig extends UserFunctionConfig {
 export interface SyncFunctionConfig extends CheckoutFunctionConfig {
   /** Every secret or service role key set (see {@linkcode readOperatorKeys}). */
   operatorKeys: readonly string[];
+  /** The schedule's secret (`POLAR_SYNC_SECRET`), one or two values (see {@linkcode readSyncSecrets}). */
+  syncSecrets: readonly string[];
   /** Polar calls per minute a reconcile run allows itself (`POLAR_SYNC_RATE_PER_MINUTE`). */
   polarCallsPerMinute: number;
   /** Polar calls per minute all users' syncs share, across instances
@@ -202,9 +204,11 @@ export const DEFAULT_USER_SYNC_CALLS_PER_MINUTE = { production: 100, sandbox: 20
 export function loadSyncFunctionConfig(env: EnvReader): SyncFunctionConfig {
   const config = loadCheckoutFunctionConfig(env);
   const server = config.polar.server;
+  const operatorKeys = readOperatorKeys(env);
   return {
     ...config,
-    operatorKeys: readOperatorKeys(env),
+    operatorKeys,
+    syncSecrets: readSyncSecrets(env, [...operatorKeys, config.supabasePublishableKey]),
     polarCallsPerMinute: readRate(
       env,
       "POLAR_SYNC_RATE_PER_MINUTE",
@@ -228,6 +232,53 @@ function readRate(env: EnvReader, name: string, fallback: number): number {
   }
   return rate;
 }
+
+/** The fewest characters a value of `POLAR_SYNC_SECRET` may have (`openssl rand -hex 32` gives 64). */
+export const SYNC_SECRET_MIN_LENGTH = 32;
+
+/**
+ * Reads `POLAR_SYNC_SECRET`, the secret the schedule sends instead of a Supabase key: unset means
+ * none; during a rotation it holds two comma-separated values, the new and the old. Each value has
+ * at least {@linkcode SYNC_SECRET_MIN_LENGTH} characters and is no Supabase key, so the schedule
+ * never carries one. No message shows a value.
+ *
+ * @param env reads a variable
+ * @param supabaseKeys the project's keys, none of which the sync secret may be
+ * @returns the values, without duplicates (empty when unset)
+ * @throws {ConfigError} naming `POLAR_SYNC_SECRET` when a value is short, has spaces, is a
+ *   Supabase key, or there are more than two
+ * @example
+ * ```ts
+ * readSyncSecrets(() => undefined); // []
+ * readSyncSecrets(() => "0123456789abcdef0123456789abcdef"); // ["0123456789abcdef0123456789abcdef"]
+ * readSyncSecrets(() => "short"); // throws ConfigError: POLAR_SYNC_SECRET has a value shorter than 32 characters; …
+ * ```
+ */
+export function readSyncSecrets(env: EnvReader, supabaseKeys: readonly string[] = []): string[] {
+  const name = "POLAR_SYNC_SECRET";
+  const values = [...new Set(readList(env, name))];
+  if (values.length > 2) {
+    throw new ConfigError(name, `has ${values.length} values; expected one, or two while rotating`);
+  }
+  for (const value of values) {
+    if (value.length < SYNC_SECRET_MIN_LENGTH) {
+      throw new ConfigError(
+        name,
+        `has a value shorter than ${SYNC_SECRET_MIN_LENGTH} characters; generate one with \`openssl rand -hex 32\``,
+      );
+    }
+    if (/\s/.test(value)) throw new ConfigError(name, "has a value with white space in it");
+    if (
+      supabaseKeys.includes(value) || /^sb_(secret|publishable)_/.test(value) || JWT.test(value)
+    ) {
+      throw new ConfigError(name, "must not be a Supabase key; generate its own value");
+    }
+  }
+  return values;
+}
+
+/** Three base64url parts, the first a JSON header: a JWT, as the legacy keys are. */
+const JWT = /^eyJ[\w-]*\.[\w-]+\.[\w-]*$/;
 
 /**
  * Every key that may call the sync function as the operator: each entry of

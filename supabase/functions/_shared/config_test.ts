@@ -6,6 +6,7 @@ import {
   loadUserFunctionConfig,
   loadWebhookFunctionConfig,
   readSupabaseKey,
+  readSyncSecrets,
 } from "./config.ts";
 
 const BASE = {
@@ -220,4 +221,59 @@ Deno.test("the sync paces follow POLAR_SERVER: a share of Polar's limit for each
       );
     });
   }
+});
+
+Deno.test("loadSyncFunctionConfig reads POLAR_SYNC_SECRET: optional, one value or two while rotating", async (t) => {
+  const secret = "a".repeat(32);
+  const old = "b".repeat(64);
+  const cases: [string, string | undefined, string[]][] = [
+    ["unset", undefined, []],
+    ["empty", " ", []],
+    ["one value", secret, [secret]],
+    ["new and old, spaces trimmed", ` ${secret} , ${old} `, [secret, old]],
+    ["the same value twice", `${secret},${secret}`, [secret]],
+  ];
+  for (const [name, value, expected] of cases) {
+    await t.step(name, () => {
+      const env = envOf({
+        ...BASE,
+        SUPABASE_ANON_KEY: "anon",
+        SUPABASE_SERVICE_ROLE_KEY: "service",
+        ...(value !== undefined && { POLAR_SYNC_SECRET: value }),
+      });
+      assert.deepEqual(loadSyncFunctionConfig(env).syncSecrets, expected);
+    });
+  }
+});
+
+Deno.test("POLAR_SYNC_SECRET that is short, a Supabase key or three values is a config error that shows no value", async (t) => {
+  const serviceKey =
+    "eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJlc2lnbmF0dXJl";
+  const cases: [string, string, RegExp][] = [
+    ["a value of 31 characters", "c".repeat(31), /shorter than 32 characters/],
+    ["a short second value", `${"d".repeat(40)},short-old-one`, /shorter than 32 characters/],
+    ["the project's secret key", `sb_secret_${"e".repeat(30)}`, /must not be a Supabase key/],
+    ["a publishable key", `sb_publishable_${"f".repeat(30)}`, /must not be a Supabase key/],
+    ["the legacy service role key", serviceKey, /must not be a Supabase key/],
+    ["three values", ["1", "2", "3"].map((c) => c.repeat(32)).join(","), /has 3 values/],
+  ];
+  for (const [name, value, problem] of cases) {
+    await t.step(name, () => {
+      const env = envOf({
+        ...BASE,
+        SUPABASE_ANON_KEY: "anon",
+        SUPABASE_SERVICE_ROLE_KEY: serviceKey,
+        POLAR_SYNC_SECRET: value,
+      });
+      assert.throws(
+        () => loadSyncFunctionConfig(env),
+        (error: Error) =>
+          error instanceof ConfigError &&
+          error.message.startsWith("Invalid configuration: POLAR_SYNC_SECRET ") &&
+          problem.test(error.message) &&
+          value.split(",").every((part) => !error.message.includes(part)),
+      );
+    });
+  }
+  assert.throws(() => readSyncSecrets(envOf({ POLAR_SYNC_SECRET: "x" })), ConfigError);
 });

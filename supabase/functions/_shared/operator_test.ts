@@ -2,13 +2,15 @@ import assert from "node:assert/strict";
 import { createOperatorCheck } from "./operator.ts";
 
 const KEYS = ["sb_secret_current", "legacy.service.role"];
+const SYNC_SECRET = "7d1f0c9e8b2a4d6f8e0c1b3a5d7f9e1c";
+const OLD_SYNC_SECRET = "0a2b4c6d8e0f1a3b5c7d9e1f3a5b7c9d";
 
 function request(headers: Record<string, string>) {
   return new Request("http://localhost/functions/v1/sync", { method: "POST", headers });
 }
 
 Deno.test("the operator check accepts a secret key as the bearer token or in apikey", () => {
-  const isOperator = createOperatorCheck(KEYS);
+  const isOperator = createOperatorCheck({ secretKeys: KEYS });
   assert.equal(isOperator(request({ Authorization: "Bearer sb_secret_current" })), true);
   assert.equal(isOperator(request({ Authorization: "Bearer legacy.service.role" })), true);
   assert.equal(isOperator(request({ apikey: "sb_secret_current" })), true);
@@ -19,8 +21,20 @@ Deno.test("the operator check accepts a secret key as the bearer token or in api
   );
 });
 
+Deno.test("the operator check accepts the sync secret, and both values while rotating, as the bearer token", () => {
+  const isOperator = createOperatorCheck({
+    secretKeys: KEYS,
+    syncSecrets: [SYNC_SECRET, OLD_SYNC_SECRET],
+  });
+  assert.equal(isOperator(request({ Authorization: `Bearer ${SYNC_SECRET}` })), true);
+  assert.equal(isOperator(request({ Authorization: `Bearer ${OLD_SYNC_SECRET}` })), true);
+  assert.equal(isOperator(request({ Authorization: "Bearer sb_secret_current" })), true);
+});
+
 Deno.test("the operator check refuses anything else", async (test) => {
-  const isOperator = createOperatorCheck(KEYS);
+  const isOperator = createOperatorCheck({ secretKeys: KEYS, syncSecrets: [SYNC_SECRET] });
+  const sameLength = `${SYNC_SECRET.slice(0, -1)}${SYNC_SECRET.endsWith("0") ? "1" : "0"}`;
+  assert.equal(sameLength.length, SYNC_SECRET.length);
   const cases: Record<string, Record<string, string>> = {
     "no credential": {},
     "a publishable key": { apikey: "sb_publishable_x", Authorization: "Bearer sb_publishable_x" },
@@ -28,9 +42,26 @@ Deno.test("the operator check refuses anything else", async (test) => {
     "a key with more after it": { Authorization: "Bearer sb_secret_currentX" },
     "the key without Bearer": { Authorization: "sb_secret_current" },
     "a user's token": { Authorization: "Bearer eyJ.user.token" },
+    "a wrong sync secret of the same length": { Authorization: `Bearer ${sameLength}` },
+    "the sync secret's prefix": { Authorization: `Bearer ${SYNC_SECRET.slice(0, -1)}` },
+    "the sync secret in apikey": { apikey: SYNC_SECRET },
+    "the sync secret in apikey beside a user's token": {
+      Authorization: "Bearer eyJ.user.token",
+      apikey: SYNC_SECRET,
+    },
+    "the sync secret without Bearer": { Authorization: SYNC_SECRET },
   };
   for (const [name, headers] of Object.entries(cases)) {
     await test.step(name, () => assert.equal(isOperator(request(headers)), false));
   }
-  assert.equal(createOperatorCheck([])(request({ apikey: "" })), false, "no keys, no operator");
+  assert.equal(
+    createOperatorCheck({ secretKeys: [] })(request({ apikey: "" })),
+    false,
+    "no keys, no operator",
+  );
+});
+
+Deno.test("without a sync secret configured, no bearer token but a secret key opens", () => {
+  const isOperator = createOperatorCheck({ secretKeys: KEYS, syncSecrets: [] });
+  assert.equal(isOperator(request({ Authorization: `Bearer ${SYNC_SECRET}` })), false);
 });

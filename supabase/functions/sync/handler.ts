@@ -1,7 +1,8 @@
 /**
  * The `sync` function. With a user's token: pull that user's Polar state now (at most once per
- * few seconds) and answer it. With the project's secret (service role) key: reconcile every user
- * (`{"scope":"all"}`) or process the account-deletion outbox (`{"scope":"deletions"}`).
+ * few seconds) and answer it. With the project's secret (service role) key, or the schedule's own
+ * sync secret (`POLAR_SYNC_SECRET`) as the bearer token: reconcile every user (`{"scope":"all"}`)
+ * or process the account-deletion outbox (`{"scope":"deletions"}`).
  *
  * @module
  */
@@ -53,7 +54,7 @@ export const RECONCILE_BUDGET_MS = 120_000;
 export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
   /** Allowed origins, for CORS. */
   config: Pick<UserFunctionConfig, "allowedOrigins" | "restrictCorsOrigins">;
-  /** Whether the request carries the project's secret (service role) key. */
+  /** Whether the request carries the project's secret (service role) key or the sync secret. */
   isOperator: (request: Request) => boolean;
   /** Pulls and answers the user's state. */
   syncUser: (user: VerifiedUser) => Promise<UserSyncAnswer>;
@@ -74,9 +75,9 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
  * | --- | --- | --- |
  * | a user's token | none, `{}` or `{"scope":"me"}` | 200 `{ synced, state, stale?, message? }` |
  * | a user's token | `{"scope":"all"}` or `"deletions"` | 403 |
- * | the secret key | `{"scope":"all", "resume"?: true}` | 200 the reconcile report |
- * | the secret key | `{"scope":"deletions"}` | 200 the outbox pass |
- * | the secret key | no scope or `"me"` | 400 |
+ * | the secret key, or `Bearer <sync secret>` | `{"scope":"all", "resume"?: true}` | 200 the reconcile report |
+ * | the secret key, or `Bearer <sync secret>` | `{"scope":"deletions"}` | 200 the outbox pass |
+ * | the secret key, or `Bearer <sync secret>` | no scope or `"me"` | 400 |
  * | anything else | | 401 |
  *
  * @param deps verification, the three syncs, CORS and log
@@ -211,7 +212,10 @@ export function createSyncDependencies(
   return {
     config,
     verifyUser: caller.verifyUser,
-    isOperator: createOperatorCheck(config.operatorKeys),
+    isOperator: createOperatorCheck({
+      secretKeys: config.operatorKeys,
+      syncSecrets: config.syncSecrets,
+    }),
     syncUser: (user) => userSync(user.deadline)(user),
     reconcile: createReconciler({
       db: {

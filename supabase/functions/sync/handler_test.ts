@@ -12,11 +12,14 @@ import { toWebhookDelivery } from "../_shared/polar_webhooks.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import { startFakePolar } from "../tests/support/fake_polar.ts";
 import { customerStateEvent, subscriptionFixture } from "../tests/support/polar_events.ts";
+import { TEST_SYNC_SECRET } from "../tests/support/refused_tokens.ts";
 import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";
 import { createSyncDependencies, createSyncHandler } from "./handler.ts";
 import { NO_CUSTOMER_MESSAGE } from "./user_sync.ts";
 
 const SITE_URL = "https://app.example.com";
+/** The schedule's secret, the one the user-facing functions' tests show they refuse. */
+const SYNC_SECRET = TEST_SYNC_SECRET;
 
 /**
  * The sync handler with its production wiring (real SDK calls, real RPCs through the Supabase
@@ -39,6 +42,7 @@ async function setup(
     POLAR_API_URL: polar.url,
     POLAR_SYNC_RATE_PER_MINUTE: "60000",
     POLAR_USER_SYNC_RATE_PER_MINUTE: "60000",
+    POLAR_SYNC_SECRET: SYNC_SECRET,
     SITE_URL,
     ...options.env,
   };
@@ -52,17 +56,19 @@ async function setup(
   });
   const userId = await insertUser(supabase.db, "sync@example.com");
   const token = await supabase.userToken(userId, "sync@example.com");
-  const send = (bearer: string | undefined, body?: unknown, method = "POST") =>
+  const sendWith = (headers: Record<string, string>, body?: unknown, method = "POST") =>
     handler(
       new Request("http://localhost/functions/v1/sync", {
         method,
         headers: {
-          ...(bearer && { Authorization: `Bearer ${bearer}` }),
+          ...headers,
           ...(body !== undefined && { "Content-Type": "application/json" }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
       }),
     );
+  const send = (bearer: string | undefined, body?: unknown, method = "POST") =>
+    sendWith(bearer ? { Authorization: `Bearer ${bearer}` } : {}, body, method);
   /** A Polar customer for a user, linked as checkout links it, with an active subscription and
    * the "pro" grant. */
   const subscribe = async (user: string) => {
@@ -96,6 +102,7 @@ async function setup(
     userId,
     token,
     send,
+    sendWith,
     subscribe,
     polarRoutes,
     linkOf,
@@ -463,4 +470,53 @@ Deno.test("a token whose sub is in capitals reaches Polar with the lower-case id
   const token = await t.supabase.userToken(t.userId.toUpperCase(), "sync@example.com");
   assert.equal((await json(await t.send(token), 200)).synced, true);
   assert.deepEqual(t.polarRoutes(), [`GET /v1/customers/external/${t.userId}/state`]);
+});
+
+// ----- The schedule's sync secret --------------------------------------------------------------
+
+Deno.test("sync with the sync secret as the bearer token reconciles and processes deletions", async () => {
+  await using t = await setup();
+  await t.subscribe(t.userId);
+  const report = await json(await t.send(SYNC_SECRET, { scope: "all" }), 200);
+  assert.equal(report.status, "done");
+  assert.equal(report.checked, 1);
+  const resumed = await json(await t.send(SYNC_SECRET, { scope: "all", resume: true }), 200);
+  assert.equal(resumed.status, "idle");
+  assert.deepEqual(await json(await t.send(SYNC_SECRET, { scope: "deletions" }), 200), {
+    deleted: 0,
+    absent: 0,
+    failed: 0,
+  });
+  assert.ok(!JSON.stringify(t.logs).includes(SYNC_SECRET), "the secret is never logged");
+});
+
+Deno.test("sync refuses a wrong sync secret, and the sync secret anywhere but the bearer token", async (test) => {
+  await using t = await setup();
+  const sameLength = `${SYNC_SECRET.slice(0, -1)}${SYNC_SECRET.endsWith("0") ? "1" : "0"}`;
+  const cases: [string, () => Promise<Response>][] = [
+    ["a wrong secret of the same length", () => t.send(sameLength, { scope: "all" })],
+    ["the secret in apikey", () => t.sendWith({ apikey: SYNC_SECRET }, { scope: "all" })],
+    [
+      "the secret in apikey beside a user's token",
+      () =>
+        t.sendWith({ apikey: SYNC_SECRET, Authorization: `Bearer ${t.token}` }, {
+          scope: "deletions",
+        }),
+    ],
+  ];
+  for (const [name, send] of cases) {
+    await test.step(name, async () => {
+      const response = await send();
+      const body = await response.json();
+      assert.ok(response.status === 401 || response.status === 403, `${response.status}`);
+      assert.notEqual(body.status, "done");
+    });
+  }
+  await test.step("the secret is no user's token: it never syncs a user", async () => {
+    assert.deepEqual(await json(await t.send(SYNC_SECRET), 400), {
+      error: 'The service key syncs "all" or "deletions"; send a user\'s token to sync that user',
+    });
+  });
+  assert.equal(t.polar.requests.length, 0, "no Polar call for any of them");
+  assert.ok(!JSON.stringify(t.logs).includes(SYNC_SECRET), "the secret is never logged");
 });

@@ -7,6 +7,9 @@
 import { apiKeyClaims, createTestKeys, userClaims } from "../../../../local/keys.ts";
 import type { TestSupabase } from "./supabase_stand_in.ts";
 
+/** A value of `POLAR_SYNC_SECRET` (64 hex characters, as `openssl rand -hex 32` makes). */
+export const TEST_SYNC_SECRET = "5b0f3c8e1a7d4e2f9c6b8a0d3e5f7a1c2b4d6e8f0a1c3e5b7d9f1a3c5e7b9d1f";
+
 /**
  * Builds the table: case name to `Authorization` header value (`undefined`: none sent).
  *
@@ -60,5 +63,7 @@ export async function refusedAuthorizations(
     ),
     "an alg none token": await bearer(unsigned),
     "a valid token under the Basic scheme": `Basic ${await supabase.userToken(userId)}`,
+    // The schedule's secret opens only the sync function's operator scopes, nothing else.
+    "the sync secret (POLAR_SYNC_SECRET)": `Bearer ${TEST_SYNC_SECRET}`,
   };
 }
