@@ -61,3 +61,35 @@ export async function linkCustomer(db: Database, userId: string, customerId: str
     [userId, customerId],
   );
 }
+
+/**
+ * Until the hardening migration (`20261201000100_hardening.sql`) is merged: a stand-in of its
+ * `user_subscriptions.polar_customer_verified` column and `public.polar_unverified_links()`,
+ * created only when the real ones are missing, so the reconcile's report can be tested.
+ *
+ * @param db the database
+ * @example
+ * ```ts
+ * await installUnverifiedLinksStandIn(db);
+ * ```
+ */
+export async function installUnverifiedLinksStandIn(db: Database): Promise<void> {
+  await db.query(
+    "alter table public.user_subscriptions add column if not exists polar_customer_verified boolean",
+  );
+  await db.query(`
+    do $$ begin
+      if to_regprocedure('public.polar_unverified_links()') is null then
+        create function public.polar_unverified_links()
+        returns table (user_id uuid, polar_customer_id text)
+        language sql stable security definer set search_path = '' as $f$
+          select s.user_id, s.polar_customer_id from public.user_subscriptions as s
+          where s.polar_customer_id is not null and s.polar_customer_verified is false
+          order by s.user_id;
+        $f$;
+        revoke all on function public.polar_unverified_links() from public, anon, authenticated;
+        grant execute on function public.polar_unverified_links() to service_role;
+      end if;
+    end $$;
+  `);
+}
