@@ -134,7 +134,7 @@ begin
     if resume_only then
       return null;
     end if;
-    delete from polar.reconcile_staged;
+    delete from polar.reconcile_staged as s where true;
     insert into polar.reconcile_runs default values returning * into v_run;
     v_resumed := false;
   end if;
@@ -357,7 +357,7 @@ begin
             jsonb_build_object('user_id', v_user_id)
           from jsonb_array_elements_text(v_result -> 'stale_subscriptions') as stale(id)
           on conflict on constraint reconcile_staged_pkey do nothing;
-          v_stale := v_stale + jsonb_array_length(v_result -> 'stale_subscriptions');
+          v_stale := v_stale + coalesce(jsonb_array_length(v_result -> 'stale_subscriptions'), 0);
         end if;
       exception when others then
         v_failures := v_failures + 1;

@@ -273,8 +273,12 @@ const ZERO: ReconcileCounts = {
   failures: 0,
 };
 
-/** Linked users checked per round of the linked phase, and customers pulled per stale round. */
-const LINKED_BATCH = 100;
+/**
+ * Linked users checked per round of the linked phase, and customers pulled per stale round: one to
+ * three Polar calls each, so a round takes well under the lease (150 s) and the call's budget
+ * even at the sandbox's pace (80 a minute).
+ */
+const LINKED_BATCH = 25;
 
 /** How far before the last run's start ended subscriptions are read again (clock skew). */
 const ENDED_MARGIN_MS = 3600_000;
