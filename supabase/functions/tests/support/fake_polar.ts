@@ -27,6 +27,8 @@ export type FakePolarMode = "ok" | "server_error" | "rate_limited" | "hang" | "d
 export interface RecordedPolarRequest {
   /** `POST /v1/customer-sessions/` and so on. */
   route: string;
+  /** The query string, `?…` (empty when none). */
+  search: string;
   /** The request headers. */
   headers: Headers;
   /** The parsed JSON body. */
@@ -97,7 +99,7 @@ export async function startFakePolar(): Promise<FakePolar> {
     const { pathname } = url;
     const route = `${request.method} ${pathname}`;
     const body = await request.json().catch(() => ({}));
-    requests.push({ route, headers: request.headers, body });
+    requests.push({ route, search: url.search, headers: request.headers, body });
     if (request.headers.get("Authorization")?.startsWith("Bearer ") !== true) {
       return Response.json({ error: "Unauthorized", detail: "Invalid token" }, { status: 401 });
     }
