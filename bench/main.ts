@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: this project's `portal` against the anchor (Polar's `@polar-sh/supabase`
- * `CustomerPortal`) and a bare supabase-js baseline, and the `polar-webhooks` throughput on PGlite
- * and PostgreSQL 15 side by side (`bench/webhook_databases.ts`, which also runs alone), all on
- * 127.0.0.1. Prints markdown tables and writes the same figures as JSON to `bench/results/`.
+ * `CustomerPortal`) and a bare supabase-js baseline, the `polar-webhooks` throughput on PGlite and
+ * PostgreSQL 15 side by side (`bench/webhook_databases.ts`, which also runs alone), the entitlement
+ * gate's cost and the reconcile's Polar calls (`reconcile.ts`), all on 127.0.0.1. Prints markdown
+ * tables and writes the same figures as JSON to `bench/results/`.
  *
  * Environment (all optional): `BENCH_DURATION` seconds per load point (5), `BENCH_COLD_RUNS`
  * measured cold starts per target (11), `BENCH_DATABASE_URL` a PostgreSQL database to use
@@ -17,6 +18,7 @@ import { judgeGoals, judgeWebhookGoal } from "./goals.ts";
 import { readMachineFacts } from "./machine.ts";
 import { DENO_RUN_FLAGS, type Target } from "./process.ts";
 import { measureGateCostOnPostgres, renderGateCost } from "./gates.ts";
+import { measureReconcileOnDatabase, renderReconcile } from "./reconcile.ts";
 import { type BenchReport, renderMarkdown } from "./report.ts";
 import { createPortalUser, startUpstreams, type Upstreams } from "./upstreams.ts";
 import { measureWarmPath } from "./warm_path.ts";
@@ -77,6 +79,11 @@ async function main(): Promise<void> {
       notMeasured: `needs PostgreSQL 15 (/usr/lib/postgresql/15/bin or PG_BIN): ${error.message}`,
     }));
 
+    progress("reconcile: paged against per-customer, on PostgreSQL 15 when it is there");
+    const reconcile = await measureReconcileOnDatabase(databaseUrl, {
+      progress: (message) => progress(`reconcile: ${message}`),
+    }).catch((error: Error) => ({ notMeasured: error.message }));
+
     const report: BenchReport = {
       startedAt: startedAt.toISOString(),
       elapsedSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
@@ -92,6 +99,7 @@ async function main(): Promise<void> {
       },
       coldStart,
       gate,
+      reconcile,
       warmPath,
       webhooks,
       goals: [
@@ -105,6 +113,12 @@ async function main(): Promise<void> {
         ("notMeasured" in gate
           ? `Entitlement gate: not measured (${gate.notMeasured})`
           : renderGateCost(gate)),
+    );
+    console.log(
+      "\n" +
+        ("notMeasured" in reconcile
+          ? `Reconcile: not measured (${reconcile.notMeasured})`
+          : renderReconcile(reconcile)),
     );
     await Deno.mkdir(RESULTS_DIR, { recursive: true });
     const json = JSON.stringify(report, null, 2) + "\n";

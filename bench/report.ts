@@ -4,6 +4,7 @@
  * @module
  */
 import type { GateCost } from "./gates.ts";
+import type { ReconcileBench } from "./reconcile.ts";
 import type { ColdStartResult } from "./cold_start.ts";
 import type { Goal } from "./goals.ts";
 import type { MachineFacts } from "./machine.ts";
@@ -39,6 +40,8 @@ export interface BenchReport {
   coldStart: ColdStartResult[];
   /** The entitlement gate's cost in RLS on PostgreSQL 15, or why it was not measured. */
   gate?: GateCost | { notMeasured: string };
+  /** The reconcile's Polar calls, time and correctness, paged against per-customer. */
+  reconcile?: ReconcileBench | { notMeasured: string };
   /** Warm paths of ours and the anchor. */
   warmPath: WarmPathResult[];
   /** Webhook throughput on PGlite and PostgreSQL 15, or why it was not measured. */

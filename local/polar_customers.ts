@@ -1,7 +1,7 @@
 /**
- * Polar's customer endpoints (API 2026-10), and its subscription reads (list, get by id), as the
- * Polar stand-in and the tests' fake answer them:
- * get by id or external id, list (by email, paged), create, update, delete, and Customer State,
+ * Polar's customer endpoints (API 2026-10), as the Polar stand-in and the tests' fake answer them:
+ * get by id or external id, list (by email, paged, `-created_at` first unless `sorting` says
+ * otherwise), create, update, delete, and Customer State,
  * with Polar's refusals (a taken email or external id, an external id that is already set).
  * Checked against Polar's server (`server/polar/customer/service.py`): the same 422 locations and
  * messages, and 404 `ResourceNotFound` for an unknown or deleted customer.
@@ -10,6 +10,7 @@
  */
 import type { models } from "@polar-sh/sdk/2026-10";
 import { customerModel, customerStateModel } from "./polar_models.ts";
+import { listPage, sortItems } from "./polar_pages.ts";
 
 /** Options of {@linkcode createPolarCustomerRoutes}. */
 export interface PolarCustomerRoutesOptions {
@@ -56,7 +57,12 @@ export function createPolarCustomerRoutes(
     if (method === "GET" && path === "/v1/customers/") {
       const email = url.searchParams.get("email");
       const matching = email ? live().filter((c) => c === byEmail(email)) : live();
-      return Response.json(page(url, matching) satisfies models.ListResourceCustomer);
+      return Response.json(
+        listPage(
+          url,
+          sortItems(url, matching, "-created_at"),
+        ) satisfies models.ListResourceCustomer,
+      );
     }
     const state = path.match(/^\/v1\/customers\/(external\/)?([^/]+)\/state$/);
     if (method === "GET" && state) {
@@ -125,46 +131,6 @@ export function createPolarCustomerRoutes(
     await options.onChange?.("customer.updated", customer);
     return Response.json(customer);
   }
-}
-
-/**
- * Polar's subscription reads over a map of subscriptions: `GET /v1/subscriptions/` (paged) and
- * `GET /v1/subscriptions/{id}` (404 `ResourceNotFound` for an unknown id).
- *
- * @param subscriptions subscriptions by id
- * @returns the routes: an answer, or `undefined` when the request is not one of them
- * @example
- * ```ts
- * const routes = createPolarSubscriptionRoutes(new Map());
- * routes({ method: "GET", url: new URL("http://x/v1/subscriptions/s1") })?.status; // 404
- * ```
- */
-export function createPolarSubscriptionRoutes(
-  subscriptions: Map<string, models.Subscription>,
-): (request: { method: string; url: URL }) => Response | undefined {
-  return ({ method, url }) => {
-    if (method !== "GET") return undefined;
-    if (url.pathname === "/v1/subscriptions/") {
-      return Response.json(page(url, [...subscriptions.values()]));
-    }
-    const id = url.pathname.match(/^\/v1\/subscriptions\/([^/]+)$/)?.[1];
-    if (!id) return undefined;
-    const subscription = subscriptions.get(decodeURIComponent(id));
-    return subscription ? Response.json(subscription) : notFound();
-  };
-}
-
-/** One page of a list, as Polar's list endpoints answer it (`page` from 1, `limit` up to 100). */
-function page<T>(
-  url: URL,
-  all: T[],
-): { items: T[]; pagination: { total_count: number; max_page: number } } {
-  const number = Math.max(1, Number(url.searchParams.get("page") ?? 1) || 1);
-  const limit = Math.min(100, Math.max(1, Number(url.searchParams.get("limit") ?? 10) || 10));
-  return {
-    items: all.slice((number - 1) * limit, number * limit),
-    pagination: { total_count: all.length, max_page: Math.max(1, Math.ceil(all.length / limit)) },
-  };
 }
 
 function refusal(field: string, msg: string) {

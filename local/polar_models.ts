@@ -270,3 +270,156 @@ export function webhookEndpointModel(
     uses_standard_webhook_signature: true,
   };
 }
+
+/** The demo meter: API calls, counted. */
+export const DEMO_METER_ID = "3d6a1c2e-7b4f-4e1a-9c8d-5f2e1a0b9c44";
+
+/**
+ * A benefit grant as Polar's organization-wide list (`GET /v1/benefit-grants/`) answers it: the
+ * grant with its customer and benefit embedded.
+ *
+ * @param customer the customer it was granted to
+ * @param grant the grant as Customer State lists it (by default the demo feature flag, now)
+ * @param fields the list's own fields: whether it is still granted, when it was revoked, the
+ *   subscription that granted it
+ * @returns the grant
+ * @example
+ * ```ts
+ * listedBenefitGrantModel(customer, benefitGrantModel()).benefit.metadata; // { key: "pro" }
+ * ```
+ */
+export function listedBenefitGrantModel(
+  customer: models.CustomerIndividual,
+  grant: models.CustomerStateBenefitGrant = benefitGrantModel(),
+  fields: { is_granted?: boolean; revoked_at?: string | null; subscription_id?: string | null } =
+    {},
+): models.BenefitGrant {
+  const isGranted = fields.is_granted ?? true;
+  const benefit: models.BenefitFeatureFlag = {
+    id: grant.benefit_id,
+    created_at: grant.created_at,
+    modified_at: null,
+    type: "feature_flag",
+    description: `Feature ${String(grant.benefit_metadata.key ?? grant.benefit_id)}`,
+    selectable: true,
+    deletable: true,
+    is_deleted: false,
+    organization_id: ORGANIZATION_ID,
+    metadata: grant.benefit_metadata,
+    visibility: "public",
+    properties: {},
+    visibility_configurable: true,
+  };
+  return {
+    created_at: grant.created_at,
+    modified_at: grant.modified_at,
+    id: grant.id,
+    granted_at: grant.granted_at,
+    is_granted: isGranted,
+    revoked_at: fields.revoked_at ?? null,
+    is_revoked: !isGranted,
+    subscription_id: fields.subscription_id ?? null,
+    order_id: null,
+    customer_id: customer.id,
+    member_id: null,
+    benefit_id: grant.benefit_id,
+    error: null,
+    customer,
+    member: null,
+    // Customer State types the benefit by its type alone; the list embeds the whole benefit.
+    benefit: { ...benefit, type: grant.benefit_type as "feature_flag" },
+    properties: grant.properties as models.BenefitGrant["properties"],
+  };
+}
+
+/**
+ * A customer meter as `GET /v1/customer-meters/` answers it: the balance with its customer and
+ * meter embedded.
+ *
+ * @param customer the customer
+ * @param fields units and ids; by default the demo meter with 100 credited, 0 consumed
+ * @returns the customer meter
+ * @example
+ * ```ts
+ * customerMeterModel(customer, { consumed_units: 25 }).balance; // 75
+ * ```
+ */
+export function customerMeterModel(
+  customer: models.CustomerIndividual,
+  fields: Partial<
+    Pick<models.CustomerMeter, "id" | "meter_id" | "consumed_units" | "credited_units">
+  > = {},
+): models.CustomerMeter {
+  const now = new Date().toISOString();
+  const consumed = fields.consumed_units ?? 0;
+  const credited = fields.credited_units ?? 100;
+  const meterId = fields.meter_id ?? DEMO_METER_ID;
+  return {
+    id: fields.id ?? crypto.randomUUID(),
+    created_at: now,
+    modified_at: now,
+    customer_id: customer.id,
+    meter_id: meterId,
+    consumed_units: consumed,
+    credited_units: credited,
+    balance: credited - consumed,
+    customer,
+    meter: {
+      metadata: {},
+      created_at: now,
+      modified_at: null,
+      id: meterId,
+      name: "API calls",
+      unit: "scalar",
+      filter: { conjunction: "and", clauses: [] },
+      aggregation: { func: "count" },
+      organization_id: ORGANIZATION_ID,
+      archived_at: null,
+    },
+  };
+}
+
+/**
+ * A customer meter as Customer State lists it (its active meters).
+ *
+ * @param meter the customer meter
+ * @returns its Customer State form
+ * @example
+ * ```ts
+ * stateMeterModel(customerMeterModel(customer)).balance; // 100
+ * ```
+ */
+export function stateMeterModel(meter: models.CustomerMeter): models.CustomerStateMeter {
+  return {
+    id: meter.id,
+    created_at: meter.created_at,
+    modified_at: meter.modified_at,
+    meter_id: meter.meter_id,
+    consumed_units: meter.consumed_units,
+    credited_units: meter.credited_units,
+    balance: meter.balance,
+  };
+}
+
+/**
+ * A listed grant in its Customer State form.
+ *
+ * @param grant the grant as `GET /v1/benefit-grants/` lists it
+ * @returns the grant as Customer State's `granted_benefits` carries it
+ * @example
+ * ```ts
+ * stateGrantModel(listedBenefitGrantModel(customer)).benefit_metadata; // { key: "pro" }
+ * ```
+ */
+export function stateGrantModel(grant: models.BenefitGrant): models.CustomerStateBenefitGrant {
+  return {
+    id: grant.id,
+    created_at: grant.created_at,
+    modified_at: grant.modified_at,
+    granted_at: grant.granted_at ?? grant.created_at,
+    benefit_id: grant.benefit_id,
+    benefit_type: grant.benefit.type,
+    benefit_metadata: grant.benefit.metadata,
+    properties: grant.properties as models.CustomerStateBenefitGrant["properties"],
+  };
+}

@@ -1,6 +1,8 @@
 /**
  * A stand-in for Polar (API 2026-10) on loopback, for the local stack: the API endpoints the
- * functions call (customers, checkouts, customer sessions, Customer State), a checkout page whose
+ * functions call (customers, checkouts, customer sessions, Customer State, and the
+ * organization-wide lists of subscriptions, benefit grants and customer meters the reconcile
+ * reads), a checkout page whose
  * "Pay" button creates an active subscription that grants the demo feature flag, a customer
  * portal page that can cancel at period end or end a subscription now, and signed webhooks
  * delivered in Polar's order, each change followed by `customer.state_changed`. Bodies are typed
@@ -15,16 +17,22 @@
  * @module
  */
 import type { models, webhooks } from "@polar-sh/sdk/2026-10";
-import { createPolarCustomerRoutes, createPolarSubscriptionRoutes } from "./polar_customers.ts";
+import { createPolarBenefitGrantRoutes } from "./polar_benefit_grants.ts";
+import { createPolarCustomerMeterRoutes } from "./polar_customer_meters.ts";
+import { createPolarCustomerRoutes } from "./polar_customers.ts";
 import {
   benefitGrantModel,
   customerModel,
   customerStateModel,
   DEMO_ENTITLEMENT_KEY,
   DEMO_PRODUCT_ID,
+  listedBenefitGrantModel,
+  stateGrantModel,
+  stateMeterModel,
   subscriptionModel,
   webhookEndpointModel,
 } from "./polar_models.ts";
+import { createPolarSubscriptionRoutes } from "./polar_subscriptions.ts";
 import { signWebhook } from "./webhook_signing.ts";
 
 export { DEMO_ENTITLEMENT_KEY, DEMO_PRODUCT_ID };
@@ -73,6 +81,10 @@ export interface PolarStandIn {
   customers: Map<string, models.CustomerIndividual>;
   /** Subscriptions by id. */
   subscriptions: Map<string, models.Subscription>;
+  /** Benefit grants by id, granted and revoked: Customer State lists the granted ones. */
+  grants: Map<string, models.BenefitGrant>;
+  /** Customer meters by id: Customer State lists each customer's. */
+  meters: Map<string, models.CustomerMeter>;
   /** Webhooks sent (or, while disabled or dropped, not sent) so far. */
   deliveries: Delivery[];
   /** Whether the webhook endpoint is enabled; Polar's webhook endpoints API says so too. */
@@ -101,7 +113,11 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const sessions = new Map<string, { customerId: string; returnUrl: string | null }>();
   const deliveries: Delivery[] = [];
   const apiRequests: string[] = [];
+  const grants = new Map<string, models.BenefitGrant>();
+  const meters = new Map<string, models.CustomerMeter>();
   const subscriptionRoutes = createPolarSubscriptionRoutes(subscriptions);
+  const grantRoutes = createPolarBenefitGrantRoutes(() => grants.values());
+  const meterRoutes = createPolarCustomerMeterRoutes(() => meters.values());
   const control = {
     webhooksEnabled: options.webhooks !== "off",
     dropWebhook: (_type: string) => false,
@@ -151,18 +167,36 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     return customer;
   };
 
-  /** Grant ids by subscription: the demo product's benefit, granted while it is live. */
-  const grantIds = new Map<string, string>();
-  const stateOf = (customer: models.CustomerIndividual) => {
-    const owned = [...subscriptions.values()].filter((s) => s.customer_id === customer.id);
-    const live = owned.filter((s) => s.status === "active" || s.status === "trialing");
-    return customerStateModel(customer, {
-      subscriptions: owned,
-      grants: live.map((s) => {
-        if (!grantIds.has(s.id)) grantIds.set(s.id, crypto.randomUUID());
-        return benefitGrantModel({ id: grantIds.get(s.id), granted_at: s.started_at ?? undefined });
-      }),
+  const stateOf = (customer: models.CustomerIndividual) =>
+    customerStateModel(customer, {
+      subscriptions: [...subscriptions.values()].filter((s) => s.customer_id === customer.id),
+      grants: [...grants.values()]
+        .filter((g) => g.customer_id === customer.id && g.is_granted)
+        .map(stateGrantModel),
+      meters: [...meters.values()].filter((m) => m.customer_id === customer.id).map(
+        stateMeterModel,
+      ),
     });
+  /** The demo product grants its benefit while the subscription is live. */
+  const grantDemoBenefit = (subscription: models.Subscription) => {
+    const grant = listedBenefitGrantModel(
+      subscription.customer as models.CustomerIndividual,
+      benefitGrantModel({ granted_at: subscription.started_at ?? undefined }),
+      { subscription_id: subscription.id },
+    );
+    grants.set(grant.id, grant);
+  };
+  /** Polar revokes a subscription's benefits when it ends. */
+  const revokeBenefits = (subscription: models.Subscription, now: string) => {
+    for (const grant of grants.values()) {
+      if (grant.subscription_id !== subscription.id || !grant.is_granted) continue;
+      Object.assign(grant, {
+        is_granted: false,
+        is_revoked: true,
+        revoked_at: now,
+        modified_at: now,
+      });
+    }
   };
   /** Polar recomputes the state when it sends it, after the events of the change. */
   const deliverState = (customer: models.CustomerIndividual) =>
@@ -182,6 +216,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         for (const subscription of subscriptions.values()) {
           if (subscription.customer_id !== customer.id || subscription.ended_at) continue;
           revoke(subscription, now);
+          revokeBenefits(subscription, now);
           await deliver({
             type: "subscription.revoked",
             timestamp: now,
@@ -200,6 +235,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     const customer = await payingCustomer(record, typedEmail);
     const subscription = subscriptionRecord(customer, record);
     subscriptions.set(subscription.id, subscription);
+    grantDemoBenefit(subscription);
     await deliver({
       type: "subscription.created",
       timestamp: now,
@@ -248,6 +284,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const endNow = async (subscription: models.Subscription) => {
     const now = new Date().toISOString();
     revoke(subscription, now);
+    revokeBenefits(subscription, now);
     for (const type of ["subscription.updated", "subscription.revoked"] as const) {
       await deliver({ type, timestamp: now, api_version: API_VERSION, data: subscription });
     }
@@ -285,8 +322,10 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
           { status: 201 },
         );
       }
-      const subscriptionAnswer = subscriptionRoutes({ method: request.method, url });
-      if (subscriptionAnswer) return subscriptionAnswer;
+      const listAnswer = subscriptionRoutes({ method: request.method, url }) ??
+        grantRoutes({ method: request.method, url }) ??
+        meterRoutes({ method: request.method, url });
+      if (listAnswer) return listAnswer;
       if (route === "GET /v1/webhooks/endpoints") {
         const endpoint = webhookEndpointModel({
           url: options.webhookUrl,
@@ -348,7 +387,15 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     return new Response("Not found", { status: 404 });
   };
 
-  return Object.assign(control, { handler, customers, subscriptions, deliveries, apiRequests });
+  return Object.assign(control, {
+    handler,
+    customers,
+    subscriptions,
+    grants,
+    meters,
+    deliveries,
+    apiRequests,
+  });
 }
 
 interface CheckoutRecord {

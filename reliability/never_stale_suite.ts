@@ -3,8 +3,10 @@
  * 200 users subscribe through checkout and the Polar stand-in while 30% of its webhooks are
  * dropped and the endpoint is disabled for a stretch (as Polar disables one after failures); some
  * then cancel at period end or end their subscription now. One reconcile run of the `sync`
- * function (the secret key, `{"scope":"all"}`) must bring every user to the stand-in's truth.
- * Then a user deleted through the Auth admin API has their Polar customer deleted by the outbox.
+ * function (the secret key, `{"scope":"all"}`) must bring every user to the stand-in's truth,
+ * reading Polar's organization-wide pages (a handful of calls, not one per user). Two reconcile
+ * calls at once: one works the run, the other answers 409 (the run's lease). Then a user deleted
+ * through the Auth admin API has their Polar customer deleted by the outbox.
  *
  * Run by `deno task test:reliability`; on its own:
  * `DATABASE_URL=postgresql://… deno test -A reliability/never_stale_suite.ts`.
@@ -175,6 +177,31 @@ Deno.test("never stale: one reconcile run repairs what lost and blocked webhooks
       "the run tells the operator the endpoint is disabled",
     );
     assert.equal(after, 0, "every user matches Polar after one run");
+  });
+
+  await runCases(t, "never stale", [{
+    name:
+      "two reconcile calls at once (the nightly run and the resume job): exactly one works the run, the other answers 409",
+  }], async () => {
+    const call = (body: Record<string, unknown>) =>
+      fetch(`${api}/functions/v1/sync`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${secretKey}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      }).then(async (response) => ({ status: response.status, body: await response.json() }));
+    const answers = await Promise.all([call({ scope: "all" }), call({ scope: "all" })]);
+    answers.sort((a, b) => a.status - b.status);
+    assert.deepEqual(answers.map((answer) => answer.status), [200, 409], JSON.stringify(answers));
+    assert.equal(answers[0].body.status, "done");
+    assert.deepEqual(answers[1].body, { error: "A reconcile run is in progress" });
+    const [{ held }] = await stack.db.query<{ held: number }>(
+      "select count(*)::int as held from polar.reconcile_runs where lease_token is not null",
+    );
+    assert.equal(held, 0, "the lease is released when the working call ends");
+    await figure(
+      "never stale: second run (nothing changed): Polar calls / changed",
+      `${answers[0].body.polar_calls} / ${answers[0].body.changed}`,
+    );
   });
 
   await runCases(t, "never stale", [{

@@ -330,6 +330,27 @@ export function subscriptionChange(
   };
 }
 
+/**
+ * The customer part of a change: Polar's id, the `external_id` (the Supabase user id) and the
+ * customer's version, read as the webhooks read a customer.
+ *
+ * @param customer a Polar customer (an item of `GET /v1/customers/`, or one embedded in another
+ *   object)
+ * @param eventTimestamp when it was read (the version of last resort)
+ * @returns the id, external id and version
+ * @throws {InvalidEventError} when a field this project reads is missing or malformed
+ * @example
+ * ```ts
+ * customerLink({ id: "c1", external_id: userId, created_at }, now).customer_version; // created_at
+ * ```
+ */
+export function customerLink(
+  customer: Record<string, unknown>,
+  eventTimestamp: string,
+): Pick<WebhookChange, "customer_id" | "external_id" | "customer_version"> {
+  return customerPart(customer, "data", eventTimestamp);
+}
+
 /** A subscription, from an event or a Customer State, as the database stores it. */
 function subscriptionPart(
   data: Record<string, unknown>,

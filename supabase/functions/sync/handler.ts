@@ -6,16 +6,13 @@
  *
  * @module
  */
-import type { models } from "@polar-sh/sdk/2026-10";
 import {
   deleteCustomers,
   deleteExternalCustomers,
   getStateCustomers,
   getStateExternalCustomers,
-  listCustomers,
 } from "@polar-sh/sdk/2026-10/services/customers";
-import { getSubscriptions, listSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
-import { listWebhookEndpointsWebhooks } from "@polar-sh/sdk/2026-10/services/webhooks";
+import { getSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { readJsonObject } from "../_shared/body.ts";
 import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
@@ -30,7 +27,8 @@ import { createPolarClient, orNullOnNotFound, POLAR_TIMEOUT_SECONDS } from "../_
 import { createPolarPacer } from "../_shared/polar_pacer.ts";
 import { createServerClient } from "../_shared/supabase.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
-import { createReconciler, type ReconcileReport, type ReconcileRun } from "./reconcile.ts";
+import { createReconciler, type ReconcileReport } from "./reconcile.ts";
+import { createReconcileWiring } from "./reconcile_wiring.ts";
 import { readSyncRequest } from "./request.ts";
 import type { ApplyResult } from "./pull.ts";
 import {
@@ -75,7 +73,7 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
  * | --- | --- | --- |
  * | a user's token | none, `{}` or `{"scope":"me"}` | 200 `{ synced, state, stale?, message? }` |
  * | a user's token | `{"scope":"all"}` or `"deletions"` | 403 |
- * | the secret key, or `Bearer <sync secret>` | `{"scope":"all", "resume"?: true}` | 200 the reconcile report |
+ * | the secret key, or `Bearer <sync secret>` | `{"scope":"all", "resume"?: true}` | 200 the reconcile report; 409 while another call works the run |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"deletions"}` | 200 the outbox pass |
  * | the secret key, or `Bearer <sync secret>` | no scope or `"me"` | 400 |
  * | anything else | | 401 |
@@ -133,8 +131,8 @@ export function createSyncHandler(deps: SyncDependencies): Handler {
  * secret-key Supabase client for the writes (reads on a user's behalf use their own token).
  *
  * @param config the validated configuration
- * @param options the reconcile's time budget ({@linkcode RECONCILE_BUDGET_MS} by default) and
- *   page size (100)
+ * @param options the reconcile's time budget ({@linkcode RECONCILE_BUDGET_MS} by default), page
+ *   size (100) and customers applied per database call (200)
  * @returns dependencies for {@linkcode createSyncHandler}
  * @example
  * ```ts
@@ -143,7 +141,11 @@ export function createSyncHandler(deps: SyncDependencies): Handler {
  */
 export function createSyncDependencies(
   config: SyncFunctionConfig,
-  options: { reconcileBudgetMs?: number; reconcilePageSize?: number } = {},
+  options: {
+    reconcileBudgetMs?: number;
+    reconcilePageSize?: number;
+    reconcileBatchSize?: number;
+  } = {},
 ): SyncDependencies {
   const caller = createCallerAccess(config);
   const userClient = createServerClient(config.supabaseUrl, config.supabasePublishableKey);
@@ -154,10 +156,7 @@ export function createSyncDependencies(
   const getStateExternal = getStateExternalCustomers(polar);
   const deleteExternal = deleteExternalCustomers(polar);
   const deleteById = deleteCustomers(polar);
-  const list = listCustomers(polar);
-  const listEndpoints = listWebhookEndpointsWebhooks(polar);
   const getSubscription = getSubscriptions(polar);
-  const listAllSubscriptions = listSubscriptions(polar);
   /** The SDK's request options for one call within the request's deadline, if any. */
   const within = (deadline?: Deadline) =>
     deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
@@ -217,48 +216,15 @@ export function createSyncDependencies(
       syncSecrets: config.syncSecrets,
     }),
     syncUser: (user) => userSync(user.deadline)(user),
-    reconcile: createReconciler({
-      db: {
-        begin: (resumeOnly) =>
-          rpc<ReconcileRun | null>("begin_polar_reconcile", { resume_only: resumeOnly }),
-        save: (id, nextPage, phase, counts) =>
-          rpc("save_polar_reconcile", { id, next_page: nextPage, phase, counts }),
-        knownUsers: async (ids) => new Set(await rpc<string[]>("polar_known_users", { ids })),
-        applyState,
-        unreconciled: (since, maxRows) =>
-          rpc("polar_unreconciled_users", { since, max_rows: maxRows }),
-        unlink: (userId, customerId) =>
-          rpc("unlink_missing_polar_customer", { user_id: userId, customer_id: customerId }),
-        skippedDeliveries: (since) => rpc("polar_skipped_deliveries", { since }),
-      },
-      polar: {
-        listCustomers: async (page, limit) => {
-          const result = await list({ page, limit });
-          return { items: result.items, maxPage: result.pagination.max_page };
-        },
-        getState: (customerId) => orNullOnNotFound(() => getState(customerId)).then(asRecord),
-        getStateByExternalId: (externalId) =>
-          orNullOnNotFound(() => getStateExternal(externalId)).then(asRecord),
-        getSubscription: (id) => fetchSubscription(id),
-        listSubscriptions: async (page, limit) => {
-          const result = await listAllSubscriptions({ page, limit });
-          return {
-            items: result.items as unknown as Record<string, unknown>[],
-            maxPage: result.pagination.max_page,
-          };
-        },
-        listWebhookEndpoints: async () =>
-          (await listEndpoints({ limit: 100 })).items.map((endpoint: models.WebhookEndpoint) => ({
-            url: endpoint.url,
-            enabled: endpoint.enabled,
-          })),
-      },
+    reconcile: createReconciler(createReconcileWiring({
+      rpc: (name, args) => rpc(name, args),
+      polar,
       pacer,
       processDeletions,
       budgetMs: options.reconcileBudgetMs ?? RECONCILE_BUDGET_MS,
       pageSize: options.reconcilePageSize,
-      now: Date.now,
-    }),
+      batchSize: options.reconcileBatchSize,
+    })),
     processDeletions,
   };
 }

@@ -29,6 +29,7 @@ async function setup(
   options: {
     reconcileBudgetMs?: number;
     reconcilePageSize?: number;
+    reconcileBatchSize?: number;
     env?: Record<string, string>;
   } = {},
 ) {
@@ -51,6 +52,7 @@ async function setup(
     ...createSyncDependencies(loadSyncFunctionConfig((name) => env[name]), {
       reconcileBudgetMs: options.reconcileBudgetMs,
       reconcilePageSize: options.reconcilePageSize,
+      reconcileBatchSize: options.reconcileBatchSize,
     }),
     log: (entry) => logs.push(entry),
   });
@@ -70,7 +72,7 @@ async function setup(
   const send = (bearer: string | undefined, body?: unknown, method = "POST") =>
     sendWith(bearer ? { Authorization: `Bearer ${bearer}` } : {}, body, method);
   /** A Polar customer for a user, linked as checkout links it, with an active subscription and
-   * the "pro" grant. */
+   * the "pro" grant (in its Customer State, and in the organization-wide lists). */
   const subscribe = async (user: string) => {
     const customer = polar.addCustomer({ externalId: user });
     await linkCustomer(supabase.db, user, customer.id);
@@ -78,6 +80,7 @@ async function setup(
       status: "active",
       modified_at: new Date(Date.now() - 60_000).toISOString(),
     });
+    polar.subscriptions.set(subscription.id, subscription);
     polar.states.set(
       customer.id,
       customerStateModel(customer, {
@@ -340,7 +343,8 @@ Deno.test("sync with the service key reconciles every user and reports counts", 
   t.polar.addCustomer({ externalId: crypto.randomUUID() }); // a deleted user's customer
   t.polar.addCustomer(); // from before the integration
   const gone = await insertUser(t.db);
-  await linkCustomer(t.db, gone, crypto.randomUUID()); // Polar deleted it; the webhook was lost
+  const goneCustomer = crypto.randomUUID();
+  await linkCustomer(t.db, gone, goneCustomer); // Polar deleted it; the webhook was lost
   t.polar.webhookEndpoints.push(
     webhookEndpointModel({ url: "https://x/polar-webhooks", enabled: false }),
   );
@@ -360,6 +364,16 @@ Deno.test("sync with the service key reconciles every user and reports counts", 
     [3, 2, 1, 1, 1, 1, 0],
   );
   assert.equal(report.webhooks_disabled, true, "the operator learns Polar disabled the endpoint");
+  assert.deepEqual(
+    t.polarRoutes().filter((route) => route.endsWith("/state")),
+    [
+      `GET /v1/customers/external/${t.userId}/state`, // the first user's own sync
+      `GET /v1/customers/external/${gone}/state`,
+      `GET /v1/customers/${goneCustomer}/state`,
+    ],
+    "no Customer State per subscriber: only the missing link is checked, by external id then id",
+  );
+  assert.deepEqual(report.unverified_links, []);
   assert.ok(!JSON.stringify(report).includes("polar_whs_"), "no endpoint secret in the report");
   const [{ n }] = await t.db.query<{ n: number }>(
     "select count(*)::int as n from public.polar_benefit_grants",
@@ -385,7 +399,7 @@ Deno.test("sync's reconcile saves its place when its budget is spent and resumes
   );
   assert.equal(idle.resumed, true, "resume-only continues the unfinished run");
   let last = idle;
-  for (let i = 0; i < 6 && last.status !== "done"; i++) {
+  for (let i = 0; i < 30 && last.status !== "done"; i++) {
     last = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all", resume: true }), 200);
   }
   assert.equal(last.status, "done");
@@ -519,4 +533,202 @@ Deno.test("sync refuses a wrong sync secret, and the sync secret anywhere but th
   });
   assert.equal(t.polar.requests.length, 0, "no Polar call for any of them");
   assert.ok(!JSON.stringify(t.logs).includes(SYNC_SECRET), "the secret is never logged");
+});
+
+// ----- The operator: one worker per run, pages, staleness ------------------------------------
+
+Deno.test("sync's reconcile answers 409 while another call holds the run, and calls Polar for nothing", async () => {
+  await using t = await setup();
+  await t.subscribe(t.userId);
+  await t.db.query("delete from auth.users where id = $1", [await insertUser(t.db)]);
+  // Another worker holds the lease (the nightly run at 03:00, while the resume job fires).
+  await t.db.query("select public.begin_polar_reconcile()");
+  const busy = await t.send(t.supabase.serviceRoleKey, { scope: "all" });
+  assert.deepEqual(await json(busy, 409), { error: "A reconcile run is in progress" });
+  assert.equal(busy.headers.get("Access-Control-Allow-Origin"), "*");
+  const resume = await t.send(t.supabase.serviceRoleKey, { scope: "all", resume: true });
+  assert.deepEqual(await json(resume, 409), { error: "A reconcile run is in progress" });
+  assert.deepEqual(t.polarRoutes(), [], "no Polar call");
+  const [outbox] = await t.db.query<{ attempts: number }>(
+    "select attempts from polar.customer_deletions",
+  );
+  assert.equal(outbox.attempts, 0, "and no pass over the deletion outbox");
+
+  // The holder was killed: once its lease lapses, the next call takes the run over.
+  await t.db.query(
+    "update polar.reconcile_runs set lease_expires_at = now() - interval '1 second'",
+  );
+  const report = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+  assert.equal(report.status, "done");
+  assert.equal(report.resumed, true, "the run is taken over, not started again");
+  assert.equal(report.checked, 1);
+});
+
+Deno.test("sync's reconcile: of two calls at once, one works the run and one answers 409", async () => {
+  await using t = await setup();
+  await t.subscribe(t.userId);
+  t.polar.delayMs = 100; // the first call is still working when the second arrives
+  const answers = await Promise.all([
+    t.send(t.supabase.serviceRoleKey, { scope: "all" }),
+    t.send(t.supabase.serviceRoleKey, { scope: "all" }),
+  ]);
+  const statuses = answers.map((answer) => answer.status).sort();
+  await Promise.all(answers.map((answer) => answer.body?.cancel()));
+  assert.deepEqual(statuses, [200, 409]);
+  const [{ lease }] = await t.db.query<{ lease: string | null }>(
+    "select lease_token::text as lease from polar.reconcile_runs",
+  );
+  assert.equal(lease, null, "the lease is released when the call ends");
+});
+
+Deno.test("sync's reconcile reads organization-wide pages: its Polar calls grow with customers / 100", async () => {
+  await using t = await setup();
+  const users = 250;
+  for (let i = 0; i < users; i++) {
+    const user = await insertUser(t.db);
+    const { customer } = await t.subscribe(user);
+    const state = t.polar.states.get(customer.id)!;
+    state.active_meters = [{
+      id: crypto.randomUUID(),
+      created_at: new Date().toISOString(),
+      modified_at: null,
+      meter_id: "m-api",
+      consumed_units: i,
+      credited_units: 1000,
+      balance: 1000 - i,
+    }];
+  }
+  const report = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+  assert.equal(report.status, "done");
+  assert.deepEqual([report.checked, report.changed, report.failures], [users, users, 0]);
+  assert.deepEqual([report.customers, report.subscriptions, report.grants, report.meters], [
+    users,
+    users,
+    users,
+    users,
+  ]);
+  const pages = Math.ceil(users / 100);
+  // Four lists of 3 pages, the canceled subscriptions (1) and the webhook endpoints (1).
+  assert.equal(report.polar_calls, 4 * pages + 2);
+  assert.equal(t.polarRoutes().filter((route) => route.endsWith("/state")).length, 0);
+  const [row] = await t.db.query<{ grants: number; meters: number; balance: string }>(
+    `select (select count(*)::int from public.polar_benefit_grants) as grants,
+       (select count(*)::int from public.polar_meters) as meters,
+       (select sum(balance)::text from public.polar_meters) as balance`,
+  );
+  assert.deepEqual(row, {
+    grants: users,
+    meters: users,
+    balance: String(users * 1000 - (users * (users - 1)) / 2),
+  });
+});
+
+Deno.test("sync's reconcile never overwrites a webhook snapshot newer than the run's start, for either of two users", async () => {
+  await using t = await setup({ reconcileBudgetMs: 0, reconcilePageSize: 1 });
+  const other = await insertUser(t.db);
+  const mine = await t.subscribe(t.userId);
+  const theirs = await t.subscribe(other);
+  const admin = createServerClient(t.supabase.url, t.supabase.serviceRoleKey);
+  const webhookSnapshot = (customer: typeof mine.customer, key: string, at: number) =>
+    applyPolarWebhook(
+      admin,
+      toWebhookDelivery(
+        `msg_${crypto.randomUUID()}`,
+        customerStateEvent(
+          customerStateModel(customer, {
+            grants: [benefitGrantModel({ benefit_id: `b-${key}`, benefit_metadata: { key } })],
+          }),
+          new Date(at).toISOString(),
+        ),
+      ),
+    );
+  const keysOf = async (user: string) =>
+    (await t.db.query<{ key: string }>(
+      "select benefit_metadata ->> 'key' as key from public.polar_benefit_grants where user_id = $1",
+      [user],
+    )).map((row) => row.key);
+
+  const first = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+  assert.equal(first.status, "partial", "the run has started reading pages");
+  // While the run reads, Polar sends my newer state; its webhook lands before the run applies.
+  assert.deepEqual(await webhookSnapshot(mine.customer, "beta", Date.now() + 1000), {
+    outcome: "applied",
+  });
+  let last = first;
+  for (let i = 0; i < 30 && last.status !== "done"; i++) {
+    last = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+  }
+  assert.equal(last.status, "done");
+  assert.deepEqual(await keysOf(t.userId), ["beta"], "the newer webhook snapshot stays");
+  assert.deepEqual(await keysOf(other), ["pro"], "the other user gets the run's snapshot");
+  // A webhook snapshot built before the run started is stale against the run's.
+  assert.deepEqual(
+    await webhookSnapshot(theirs.customer, "old", Date.now() - 3600_000),
+    { outcome: "stale" },
+  );
+  assert.deepEqual(await keysOf(other), ["pro"]);
+});
+
+Deno.test("sync's reconcile stores how subscriptions ended from one page of canceled ones, and pulls a past-due one's customer", async () => {
+  await using t = await setup();
+  const other = await insertUser(t.db);
+  const mine = await t.subscribe(t.userId);
+  const theirs = await t.subscribe(other);
+  await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+  // Behind the project's back: mine is canceled, theirs went past due; both states are empty.
+  const now = new Date().toISOString();
+  Object.assign(mine.subscription, { status: "canceled", ended_at: now, modified_at: now });
+  Object.assign(theirs.subscription, { status: "past_due", modified_at: now });
+  t.polar.states.set(mine.customer.id, customerStateModel(mine.customer));
+  t.polar.states.set(theirs.customer.id, customerStateModel(theirs.customer));
+  t.polar.requests.length = 0;
+
+  const report = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+  assert.equal(report.status, "done");
+  assert.equal(report.ended, 2);
+  assert.equal(report.subscriptions_changed, 2);
+  const stored = await t.db.query<{ id: string; status: string }>(
+    "select id, status from public.polar_subscriptions order by status",
+  );
+  assert.deepEqual(stored, [
+    { id: mine.subscription.id, status: "canceled" },
+    { id: theirs.subscription.id, status: "past_due" },
+  ]);
+  const routes = t.polarRoutes();
+  assert.ok(!routes.includes(`GET /v1/subscriptions/${mine.subscription.id}`), "no call for mine");
+  assert.ok(routes.includes(`GET /v1/customers/${theirs.customer.id}/state`), "theirs is pulled");
+  assert.equal(
+    t.polar.requests.filter((r) => r.route === "GET /v1/subscriptions/").length,
+    2,
+    "the active page and the canceled page",
+  );
+});
+
+Deno.test("sync's reconcile names unverified links with the command that fixes each, in the report and one warning", async () => {
+  await using t = await setup();
+  // The previous version linked this customer from metadata.user_id: it has no external_id, so
+  // nothing the reconcile reads can verify the link.
+  const customer = t.polar.addCustomer();
+  await t.db.query(
+    "insert into public.user_subscriptions (user_id, polar_customer_id) values ($1, $2)",
+    [t.userId, customer.id],
+  );
+  const subscription = subscriptionFixture(customer, { status: "active" });
+  t.polar.subscriptions.set(subscription.id, subscription);
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (message: string) => warnings.push(message);
+  try {
+    const report = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+    assert.deepEqual(report.unverified_links, [{
+      user_id: t.userId,
+      customer_id: customer.id,
+      fix: `deno task link-customer --user ${t.userId} --customer ${customer.id}`,
+    }]);
+  } finally {
+    console.warn = warn;
+  }
+  const lines = warnings.filter((line) => line.includes("Unverified Polar links"));
+  assert.equal(lines.length, 1);
+  assert.ok(lines[0].includes(`${t.userId} -> ${customer.id}`));
 });

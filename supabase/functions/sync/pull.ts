@@ -14,8 +14,9 @@ import {
 
 /** What the database answered to a pulled change. */
 export interface ApplyResult {
-  /** `applied` (its clock was newer), `stale`, or `skipped` (see `reason`). */
-  outcome: "applied" | "stale" | "skipped";
+  /** `applied` (its clock was newer), `stale`, `skipped` (see `reason`), or, in a batch,
+   * `failed` (the database raised; see `reason`). */
+  outcome: "applied" | "stale" | "skipped" | "failed";
   /** Why it was skipped. */
   reason?: string;
   /** Whether what the user is entitled to changed (subscriptions, grants, meters, link). */
@@ -56,7 +57,7 @@ export async function applyPull(
 ): Promise<{ changed: boolean }> {
   const apply = async (change: WebhookChange) => {
     const result = await deps.applyState(userId, change);
-    if (result.outcome === "skipped") {
+    if (result.outcome === "skipped" || result.outcome === "failed") {
       throw new Error(`The pulled state was not applied: ${result.reason}`);
     }
     return result;

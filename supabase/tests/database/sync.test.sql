@@ -4,7 +4,7 @@
 -- owner's view of the outbox after a deletion.
 -- =====================================================================================
 begin;
-select plan(32);
+select plan(29);
 
 -- ----- Fixtures ---------------------------------------------------------------------------
 insert into auth.users (id, email) values
@@ -49,8 +49,6 @@ select is(
       'public.unlink_missing_polar_customer(uuid, text)'::regprocedure,
       'public.pending_polar_customer_deletions(integer)'::regprocedure,
       'public.finish_polar_customer_deletion(bigint, text)'::regprocedure,
-      'public.begin_polar_reconcile(boolean)'::regprocedure,
-      'public.save_polar_reconcile(bigint, integer, text, jsonb)'::regprocedure,
       'public.polar_known_users(text[])'::regprocedure,
       'public.polar_unreconciled_users(timestamptz, integer)'::regprocedure,
       'public.polar_skipped_deliveries(timestamptz)'::regprocedure)
@@ -136,15 +134,7 @@ select throws_ok(
 select is(
   public.unlink_missing_polar_customer('aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa', 'cus_other'),
   false, 'a link to another customer is left alone');
-select is(
-  (public.begin_polar_reconcile(true)),
-  null, 'resume-only starts nothing');
-select is(
-  (public.begin_polar_reconcile() ->> 'resumed')::boolean,
-  false, 'a run starts');
-select is(
-  (public.begin_polar_reconcile(true) ->> 'resumed')::boolean,
-  true, 'and is resumed until it is done');
+-- The reconcile run's functions (and their lease) are tested in reconcile_pages.test.sql.
 
 -- ----- Deleting a user writes the outbox row in the same transaction -------------------------
 reset role;

@@ -1,15 +1,23 @@
 /**
  * A loopback fake of Polar's API (2026-10) for the functions' HTTP tests: the endpoints the
  * functions call, bodies shaped by `@polar-sh/sdk`'s types, and switches for Polar's failures.
+ * The organization-wide lists of benefit grants and customer meters are read from the Customer
+ * States the test sets (`states`), so a pull and a list never disagree; subscriptions are listed
+ * from `subscriptions`.
  *
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
+import { createPolarBenefitGrantRoutes } from "../../../../local/polar_benefit_grants.ts";
+import { createPolarCustomerMeterRoutes } from "../../../../local/polar_customer_meters.ts";
+import { createPolarCustomerRoutes } from "../../../../local/polar_customers.ts";
 import {
-  createPolarCustomerRoutes,
-  createPolarSubscriptionRoutes,
-} from "../../../../local/polar_customers.ts";
-import { customerModel, customerStateModel } from "../../../../local/polar_models.ts";
+  customerMeterModel,
+  customerModel,
+  customerStateModel,
+  listedBenefitGrantModel,
+} from "../../../../local/polar_models.ts";
+import { createPolarSubscriptionRoutes } from "../../../../local/polar_subscriptions.ts";
 import { serveOnLoopback } from "./loopback.ts";
 
 /** How the fake answers the next requests. */
@@ -19,6 +27,8 @@ export type FakePolarMode = "ok" | "server_error" | "rate_limited" | "hang" | "d
 export interface RecordedPolarRequest {
   /** `POST /v1/customer-sessions/` and so on. */
   route: string;
+  /** The query string, `?…` (empty when none). */
+  search: string;
   /** The request headers. */
   headers: Headers;
   /** The parsed JSON body. */
@@ -41,7 +51,8 @@ export interface FakePolar extends AsyncDisposable {
   subscriptions: Map<string, models.Subscription>;
   /** The webhook endpoints `GET /v1/webhooks/endpoints` lists. */
   webhookEndpoints: models.WebhookEndpoint[];
-  /** Customer States by customer id; a customer without one has an empty state. */
+  /** Customer States by customer id; a customer without one has an empty state. Their grants
+   * and meters are also what `GET /v1/benefit-grants/` and `GET /v1/customer-meters/` list. */
   states: Map<string, models.CustomerStateIndividual>;
   /** Adds a customer and returns it. */
   addCustomer(
@@ -68,6 +79,19 @@ export async function startFakePolar(): Promise<FakePolar> {
   const customerRoutes = createPolarCustomerRoutes(customers, {
     stateOf: (customer) => ({ ...(states.get(customer.id) ?? customerStateModel(customer)) }),
   });
+  const live = () => [...states.values()].filter((state) => customers.has(state.id));
+  const grantRoutes = createPolarBenefitGrantRoutes(() =>
+    live().flatMap((state) =>
+      state.granted_benefits.map((grant) =>
+        listedBenefitGrantModel(customers.get(state.id)!, grant)
+      )
+    )
+  );
+  const meterRoutes = createPolarCustomerMeterRoutes(() =>
+    live().flatMap((state) =>
+      state.active_meters.map((meter) => customerMeterOf(customers.get(state.id)!, meter))
+    )
+  );
   const requests: RecordedPolarRequest[] = [];
   const state = { mode: "ok" as FakePolarMode, delayMs: 0 };
   const server = await serveOnLoopback(async (request) => {
@@ -75,7 +99,7 @@ export async function startFakePolar(): Promise<FakePolar> {
     const { pathname } = url;
     const route = `${request.method} ${pathname}`;
     const body = await request.json().catch(() => ({}));
-    requests.push({ route, headers: request.headers, body });
+    requests.push({ route, search: url.search, headers: request.headers, body });
     if (request.headers.get("Authorization")?.startsWith("Bearer ") !== true) {
       return Response.json({ error: "Unauthorized", detail: "Invalid token" }, { status: 401 });
     }
@@ -104,8 +128,10 @@ export async function startFakePolar(): Promise<FakePolar> {
     }
     if (route === "POST /v1/customer-sessions/") return createCustomerSession(customers, body);
     if (route === "POST /v1/checkouts/") return createCheckout(customers, body);
-    const subscriptionAnswer = subscriptionRoutes({ method: request.method, url });
-    if (subscriptionAnswer) return subscriptionAnswer;
+    const listAnswer = subscriptionRoutes({ method: request.method, url }) ??
+      grantRoutes({ method: request.method, url }) ??
+      meterRoutes({ method: request.method, url });
+    if (listAnswer) return listAnswer;
     if (route === "GET /v1/webhooks/endpoints") {
       return Response.json({
         items: webhookEndpoints,
@@ -146,6 +172,18 @@ export async function startFakePolar(): Promise<FakePolar> {
 
 /** A customer as Polar returns it (see `local/polar_models.ts`). */
 export const customerFixture = customerModel;
+
+/** A Customer State's meter as `GET /v1/customer-meters/` lists it. */
+function customerMeterOf(
+  customer: models.CustomerIndividual,
+  meter: models.CustomerStateMeter,
+): models.CustomerMeter {
+  return {
+    ...customerMeterModel(customer, meter),
+    created_at: meter.created_at,
+    modified_at: meter.modified_at,
+  };
+}
 
 /** Polar's 422 body for a field it refuses. */
 export function validationError(field: string, msg: string): Response {
