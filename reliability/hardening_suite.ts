@@ -21,7 +21,12 @@
 import assert from "node:assert/strict";
 import type { Database } from "../local/database.ts";
 import { createPasswordUser } from "../local/auth.ts";
-import { customerModel, subscriptionModel } from "../local/polar_models.ts";
+import {
+  benefitGrantModel,
+  customerModel,
+  listedBenefitGrantModel,
+  subscriptionModel,
+} from "../local/polar_models.ts";
 import { startStack } from "../local/stack.ts";
 import { createLinkCustomerDependencies, linkExistingCustomer } from "../ops/link_customer.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
@@ -98,6 +103,11 @@ Deno.test("hardening: legacy links, gone customers, soft deletes and the users' 
   for (const buyer of [leo, lea]) {
     polar.customers.set(buyer.customer.id, buyer.customer);
     polar.subscriptions.set(buyer.subscription.id, buyer.subscription);
+    // The demo product's benefit, granted while the subscription is live.
+    const grant = listedBenefitGrantModel(buyer.customer, benefitGrantModel(), {
+      subscription_id: buyer.subscription.id,
+    });
+    polar.grants.set(grant.id, grant);
   }
   const { api_url: api, anon_key: anonKey, product_id: productId, secret_key: secretKey } =
     stack.info;
@@ -175,6 +185,19 @@ Deno.test("hardening: legacy links, gone customers, soft deletes and the users' 
     assert.equal(sync.status, 200, JSON.stringify(sync.body));
     assert.equal(sync.body.state.polar_customer_id, leo.customer.id, "never silently unlinked");
     assert.equal(sync.body.state.has_active_subscription, false);
+    const reconcile = await call("/functions/v1/sync", secretKey, { scope: "all" });
+    assert.equal(reconcile.status, 200, JSON.stringify(reconcile.body));
+    assert.deepEqual(
+      reconcile.body.unverified_links.map((link: { user_id: string; fix: string }) => link.fix)
+        .sort(),
+      [leo, lea].map((b) =>
+        `deno task link-customer --user ${b.userId} --customer ${b.customer.id}`
+      )
+        .sort(),
+      "the reconcile names each legacy link with the command that fixes it",
+    );
+    assert.equal((await linkOf(leo.userId)).id, leo.customer.id, "and unlinks none");
+    assert.deepEqual(await gates(db, leo.userId), { active: false, pro: false });
     await deleteInPolar(lea.customer.id);
     const row = await linkOf(lea.userId);
     assert.equal(row.id, null, "Lea's customer.deleted reached her stored link");
