@@ -9,7 +9,7 @@
 -- Vic (an unverified link).
 -- =====================================================================================
 begin;
-select plan(48);
+select plan(49);
 
 -- ----- Fixtures -------------------------------------------------------------------------------
 insert into auth.users (id, email) values
@@ -184,6 +184,11 @@ select is(
   '{"outcome": "stale"}'::jsonb, 'and so is an older one');
 select is((select product_id from public.polar_subscriptions where id = 'sub_uma'), 'prod_b',
   'so Uma''s plan is still B');
+select results_eq(
+  $$select user_id, polar_subscription_id, product_id from public.user_subscriptions
+    where polar_subscription_id is not null$$,
+  $$values ('0d000000-0000-4000-8000-0000000000d0'::uuid, 'sub_uma'::text, 'prod_b'::text)$$,
+  'Uma''s events set her summary and no one else''s');
 
 -- ----- Uma: the gates follow the plan --------------------------------------------------------------
 reset role;
