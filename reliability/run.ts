@@ -20,6 +20,7 @@ const SUITES = [
   "schedule_suite.ts",
   "never_stale_suite.ts",
   "hardening_suite.ts",
+  "locks_suite.ts",
 ];
 
 /**

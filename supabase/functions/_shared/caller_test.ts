@@ -246,3 +246,28 @@ Deno.test("caller access with the real clock uses the same keys for every reques
   await t.verifyUser(await t.request());
   assert.equal(t.jwksFetches(), 1);
 });
+
+Deno.test("caller access never accepts an HS256 token that Auth did not answer 2xx for", async (test) => {
+  const secret = crypto.getRandomValues(new Uint8Array(32));
+  const hs = () =>
+    new SignJWT(userClaims({ issuer: ISSUER, sub: crypto.randomUUID() }))
+      .setProtectedHeader({ alg: "HS256", typ: "JWT" }).sign(secret);
+  const t = await setup({ jwks: { keys: [] } });
+  await test.step("Auth answers 200: accepted", async () => {
+    assert.equal(await statusOf(t.verifyUser(await t.request(hs()))), 200);
+    assert.deepEqual(t.calls, [JWKS_PATH, "/auth/v1/user"]);
+  });
+  // Not the user's fault (Auth limited or misrouted): 500, so nobody is signed out; never 200.
+  for (const status of [429, 404, 400, 502]) {
+    await test.step(`Auth answers ${status}: refused with 500`, async () => {
+      t.setAuthUserStatus(status);
+      const before = t.calls.length;
+      assert.equal(await statusOf(t.verifyUser(await t.request(hs()))), 500);
+      assert.deepEqual(t.calls.slice(before), ["/auth/v1/user"], "Auth was asked");
+    });
+  }
+  await test.step("Auth answers 200 again: accepted", async () => {
+    t.setAuthUserStatus(200);
+    assert.equal(await statusOf(t.verifyUser(await t.request(hs()))), 200);
+  });
+});

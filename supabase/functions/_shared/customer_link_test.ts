@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
 import { errors } from "@polar-sh/sdk/2026-10";
 import { customerModel } from "../../../local/polar_models.ts";
+import { insertUser } from "../tests/support/database.ts";
+import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";
 import {
   createCustomerResolver,
+  linkPolarCustomer,
   type LinkResult,
   type PolarCustomer,
   type PolarCustomerApi,
 } from "./customer_link.ts";
 import { HttpError } from "./http_error.ts";
+import { createServerClient } from "./supabase.ts";
 
 const USER = { id: crypto.randomUUID(), email: "ada@example.com", accessToken: "t" };
 
@@ -89,4 +93,54 @@ Deno.test("resolveCustomerId fails when the database refuses the link", async ()
     { outcome: "refused", reason: "customer is linked to another user" },
   );
   await assert.rejects(resolve(USER), /was not linked .*: customer is linked to another user/);
+});
+
+/** linkPolarCustomer's real write: PostgREST on PGlite with the service role, two users. */
+async function linkSetup() {
+  const stand = await createTestSupabase();
+  const admin = createServerClient(stand.url, stand.serviceRoleKey, { fetch: stand.fetch });
+  const ada = await insertUser(stand.db);
+  const bob = await insertUser(stand.db);
+  const linkOf = async (user: string) =>
+    (await stand.db.query<{ id: string | null; verified: boolean }>(
+      "select polar_customer_id as id, polar_customer_verified as verified from public.user_subscriptions where user_id = $1",
+      [user],
+    ))[0] ?? null;
+  return { admin, ada, bob, linkOf, [Symbol.asyncDispose]: () => stand[Symbol.asyncDispose]() };
+}
+
+Deno.test("linkPolarCustomer sends the customer's own external_id, so another user's customer is refused", async () => {
+  await using t = await linkSetup();
+  const bobs = customerModel({ externalId: t.bob });
+  assert.deepEqual(await linkPolarCustomer(t.admin, t.ada, bobs), {
+    outcome: "refused",
+    reason: "identity conflict",
+  });
+  assert.deepEqual(await linkPolarCustomer(t.admin, t.ada, bobs, { dryRun: true }), {
+    outcome: "refused",
+    reason: "identity conflict",
+  });
+  const anonymous = customerModel({ externalId: null });
+  assert.deepEqual(await linkPolarCustomer(t.admin, t.ada, anonymous), {
+    outcome: "refused",
+    reason: "identity conflict",
+  });
+  assert.equal(await t.linkOf(t.ada), null, "nothing stored for Ada");
+  assert.equal(await t.linkOf(t.bob), null, "nor for Bob");
+});
+
+Deno.test("linkPolarCustomer links the user's own customer, and a dry run stores nothing", async () => {
+  await using t = await linkSetup();
+  const adas = customerModel({ externalId: t.ada });
+  assert.deepEqual(await linkPolarCustomer(t.admin, t.ada, adas, { dryRun: true }), {
+    outcome: "linked",
+  });
+  assert.equal(await t.linkOf(t.ada), null, "a dry run stores nothing");
+  assert.deepEqual(await linkPolarCustomer(t.admin, t.ada, adas), { outcome: "linked" });
+  assert.deepEqual(await t.linkOf(t.ada), { id: adas.id, verified: true });
+  assert.deepEqual(await linkPolarCustomer(t.admin, t.ada, adas), { outcome: "unchanged" });
+  const bobsInCapitals = customerModel({ externalId: t.bob.toUpperCase() });
+  assert.deepEqual(await linkPolarCustomer(t.admin, t.bob, bobsInCapitals), { outcome: "linked" });
+  assert.deepEqual(await t.linkOf(t.bob), { id: bobsInCapitals.id, verified: true });
+  assert.deepEqual(await t.linkOf(t.ada), { id: adas.id, verified: true }, "Ada's link is hers");
 });

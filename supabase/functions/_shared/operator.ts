@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { constantTimeEqual } from "./constant_time.ts";
 
 /** What makes a caller the operator. */
 export interface OperatorCredentials {
@@ -18,10 +19,32 @@ export interface OperatorCredentials {
   syncSecrets?: readonly string[];
 }
 
+/** Options of {@linkcode createOperatorCheck}. */
+export interface OperatorCheckOptions {
+  /** How a given value is compared with a credential; it must take the same time whatever
+   * bytes match. */
+  equal?: (credential: Uint8Array, given: Uint8Array) => boolean;
+}
+
+/** What {@linkcode createOperatorCheck} uses unless told otherwise: a constant-time comparison. */
+export const OPERATOR_CHECK_DEFAULTS = {
+  equal: constantTimeEqual,
+} as const satisfies Required<OperatorCheckOptions>;
+
+/** `isOperator(request)`, and the comparison it makes with, so the wiring can be checked. */
+export interface OperatorCheck {
+  /** Whether the request carries an operator credential. */
+  (request: Request): boolean;
+  /** The comparison of offered values with credentials. */
+  readonly equal: (credential: Uint8Array, given: Uint8Array) => boolean;
+}
+
 /**
- * Makes `isOperator(request)`.
+ * Makes `isOperator(request)`. Every value a request offers is compared, through `equal` alone,
+ * with every credential it could match.
  *
  * @param credentials the secret keys, and the sync secret's values
+ * @param options the comparison ({@linkcode OPERATOR_CHECK_DEFAULTS}: constant time)
  * @returns the check
  * @example
  * ```ts
@@ -35,29 +58,29 @@ export interface OperatorCredentials {
  */
 export function createOperatorCheck(
   credentials: OperatorCredentials,
-): (request: Request) => boolean {
+  options: OperatorCheckOptions = {},
+): OperatorCheck {
+  const { equal } = { ...OPERATOR_CHECK_DEFAULTS, ...options } satisfies OperatorCheckOptions;
   const encoder = new TextEncoder();
   const secretKeys = credentials.secretKeys.map((key) => encoder.encode(key));
   const syncSecrets = (credentials.syncSecrets ?? []).map((secret) => encoder.encode(secret));
   const bearerOpens = [...secretKeys, ...syncSecrets];
-  return (request) => {
+  const isOperator = (request: Request) => {
     const bearer = request.headers.get("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
     const apikey = request.headers.get("apikey");
     // Every accepted value is compared with every credential in full, so the time taken does
     // not tell which bytes matched.
-    const bearerMatches = bearer ? matchesAny(bearerOpens, encoder.encode(bearer)) : false;
-    const apikeyMatches = apikey ? matchesAny(secretKeys, encoder.encode(apikey)) : false;
+    const bearerMatches = bearer ? matchesAny(bearerOpens, encoder.encode(bearer), equal) : false;
+    const apikeyMatches = apikey ? matchesAny(secretKeys, encoder.encode(apikey), equal) : false;
     return bearerMatches || apikeyMatches;
   };
+  return Object.defineProperty(isOperator, "equal", { value: equal }) as OperatorCheck;
 }
 
-function matchesAny(accepted: readonly Uint8Array[], given: Uint8Array): boolean {
-  return accepted.reduce((match, value) => constantTimeEqual(value, given) || match, false);
-}
-
-function constantTimeEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  let difference = 0;
-  for (let i = 0; i < a.length; i++) difference |= a[i] ^ b[i];
-  return difference === 0;
+function matchesAny(
+  accepted: readonly Uint8Array[],
+  given: Uint8Array,
+  equal: (credential: Uint8Array, given: Uint8Array) => boolean,
+): boolean {
+  return accepted.reduce((match, value) => equal(value, given) || match, false);
 }

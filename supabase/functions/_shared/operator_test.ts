@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { createOperatorCheck } from "./operator.ts";
+import { constantTimeEqual } from "./constant_time.ts";
+import { createOperatorCheck, OPERATOR_CHECK_DEFAULTS } from "./operator.ts";
 
 const KEYS = ["sb_secret_current", "legacy.service.role"];
 const SYNC_SECRET = "7d1f0c9e8b2a4d6f8e0c1b3a5d7f9e1c";
@@ -64,4 +65,55 @@ Deno.test("the operator check refuses anything else", async (test) => {
 Deno.test("without a sync secret configured, no bearer token but a secret key opens", () => {
   const isOperator = createOperatorCheck({ secretKeys: KEYS, syncSecrets: [] });
   assert.equal(isOperator(request({ Authorization: `Bearer ${SYNC_SECRET}` })), false);
+});
+
+Deno.test("the operator check compares in constant time unless told otherwise", () => {
+  assert.equal(OPERATOR_CHECK_DEFAULTS.equal, constantTimeEqual);
+  assert.equal(createOperatorCheck({ secretKeys: KEYS }).equal, constantTimeEqual);
+});
+
+Deno.test("the operator check compares every offered value with every credential, through its comparison alone", async (test) => {
+  const compared: [string, string][] = [];
+  const decoder = new TextDecoder();
+  const isOperator = createOperatorCheck(
+    { secretKeys: KEYS, syncSecrets: [SYNC_SECRET, OLD_SYNC_SECRET] },
+    {
+      equal: (credential, given) => {
+        compared.push([decoder.decode(credential), decoder.decode(given)]);
+        return constantTimeEqual(credential, given);
+      },
+    },
+  );
+  const bearerOpens = [...KEYS, SYNC_SECRET, OLD_SYNC_SECRET];
+  const cases: [string, Record<string, string>, boolean, [string, string][]][] = [
+    [
+      "the first key as the bearer token: still compared with every credential",
+      { Authorization: "Bearer sb_secret_current" },
+      true,
+      bearerOpens.map((key) => [key, "sb_secret_current"]),
+    ],
+    [
+      "a wrong bearer token",
+      { Authorization: "Bearer sb_secret_wrong" },
+      false,
+      bearerOpens.map((key) => [key, "sb_secret_wrong"]),
+    ],
+    [
+      "a wrong bearer token and a key in apikey: the apikey against the secret keys only",
+      { Authorization: "Bearer eyJ.a.b", apikey: "legacy.service.role" },
+      true,
+      [
+        ...bearerOpens.map((key): [string, string] => [key, "eyJ.a.b"]),
+        ...KEYS.map((key): [string, string] => [key, "legacy.service.role"]),
+      ],
+    ],
+    ["nothing offered: nothing compared", {}, false, []],
+  ];
+  for (const [name, headers, expected, comparisons] of cases) {
+    await test.step(name, () => {
+      compared.length = 0;
+      assert.equal(isOperator(request(headers)), expected);
+      assert.deepEqual(compared, comparisons);
+    });
+  }
 });

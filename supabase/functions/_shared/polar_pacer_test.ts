@@ -60,3 +60,43 @@ Deno.test("the pacer passes other errors on at once", async () => {
   assert.equal(paced.calls, 1);
   assert.deepEqual(time.sleeps, []);
 });
+
+Deno.test("the pacer waits out Retry-After on the real clock before the retry starts", async () => {
+  const paced = createPolarPacer({ perMinute: 60_000 });
+  const starts: number[] = [];
+  const result = await paced(() => {
+    starts.push(performance.now());
+    if (starts.length === 1) return Promise.reject(new PolarRateLimitError(429, 0.3));
+    return Promise.resolve("ok");
+  });
+  assert.equal(result, "ok");
+  assert.equal(starts.length, 2);
+  const waited = starts[1] - starts[0];
+  assert.ok(waited >= 290, `the retry started ${waited.toFixed(1)} ms after the 429`);
+  assert.ok(waited < 2_000, `and not much later: ${waited.toFixed(1)} ms`);
+});
+
+Deno.test("the pacer's retry starts only when its sleep resolves", async () => {
+  // A sleep that resolves only when the test lets it: nothing may be called before that.
+  let time = 0;
+  const sleeping: { ms: number; wake: () => void }[] = [];
+  const paced = createPolarPacer({
+    perMinute: 60_000,
+    now: () => time,
+    sleep: (ms) => new Promise<void>((wake) => sleeping.push({ ms, wake })),
+  });
+  let attempts = 0;
+  const call = paced(() => {
+    attempts++;
+    if (attempts === 1) return Promise.reject(new PolarRateLimitError(429, 0.3));
+    return Promise.resolve("ok");
+  });
+  for (let i = 0; i < 10; i++) await Promise.resolve();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(attempts, 1, "no retry while the back-off sleeps");
+  assert.deepEqual(sleeping.map((s) => s.ms), [300]);
+  time += 300;
+  sleeping[0].wake();
+  assert.equal(await call, "ok");
+  assert.equal(attempts, 2);
+});

@@ -291,3 +291,23 @@ Deno.test("toWebhookDelivery refuses a Customer State it cannot read", async (te
     });
   }
 });
+
+Deno.test("toWebhookDelivery stores only the allowlisted grant properties, hiding what is new", () => {
+  const customer = customerFixture({ externalId: USER_ID });
+  const grant = (properties: Record<string, unknown>) =>
+    benefitGrantModel({ benefit_type: "discord", granted_at: T1, properties: properties as never });
+  const state = customerStateModel(customer, {
+    grants: [
+      grant({ display_key: "****-1234", invite_url: "https://discord.gg/secret-invite" }),
+      // Properties Polar might add one day: hidden until someone allowlists them.
+      grant({ guild_id: "g_1", download_token: "tok_secret", email: "ada@example.com" }),
+      grant({ invite_url: "https://discord.gg/another" }),
+    ],
+  });
+  const delivery = toWebhookDelivery("msg_props", customerStateEvent(state, T2));
+  assert.deepEqual(delivery.change?.state?.grants.map((g) => g.properties), [
+    { display_key: "****-1234" },
+    { guild_id: "g_1" },
+    {},
+  ]);
+});

@@ -5,6 +5,8 @@ import {
   webhookEndpointModel,
 } from "../../../local/polar_models.ts";
 import { loadSyncFunctionConfig } from "../_shared/config.ts";
+import { constantTimeEqual } from "../_shared/constant_time.ts";
+import type { OperatorCheck } from "../_shared/operator.ts";
 import type { RequestLog } from "../_shared/log.ts";
 import { applyPolarWebhook } from "../polar-webhooks/handler.ts";
 import { createServerClient } from "../_shared/supabase.ts";
@@ -731,4 +733,18 @@ Deno.test("sync's reconcile names unverified links with the command that fixes e
   const lines = warnings.filter((line) => line.includes("Unverified Polar links"));
   assert.equal(lines.length, 1);
   assert.ok(lines[0].includes(`${t.userId} -> ${customer.id}`));
+});
+
+Deno.test("sync's production wiring compares the operator's credentials in constant time", () => {
+  const deps = createSyncDependencies(loadSyncFunctionConfig((name) =>
+    ({
+      SUPABASE_URL: "http://supabase.test",
+      SUPABASE_ANON_KEY: "anon",
+      SUPABASE_SERVICE_ROLE_KEY: "service.role.key",
+      POLAR_ACCESS_TOKEN: "polar_oat_sync",
+      POLAR_SYNC_SECRET: SYNC_SECRET,
+      SITE_URL,
+    } as Record<string, string>)[name]
+  ));
+  assert.equal((deps.isOperator as OperatorCheck).equal, constantTimeEqual);
 });
