@@ -7,7 +7,7 @@
  * its goal is not met.
  *
  * `deno task bench` runs it; on its own, quicker: `deno run -A bench/webhook_databases.ts`
- * (`BENCH_DURATION` seconds per point, 5 by default; `PG_PORT` fixes the cluster's port).
+ * (`BENCH_DURATION` seconds per point, 5 by default; `THROWAWAY_PG_PORT` fixes the cluster's port).
  *
  * @module
  */

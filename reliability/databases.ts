@@ -119,7 +119,7 @@ export async function postgresBinaries(): Promise<string | undefined> {
 }
 
 /**
- * Initializes and starts a cluster on a free loopback port (or `PG_PORT`, for a machine where
+ * Initializes and starts a cluster on a free loopback port (or `THROWAWAY_PG_PORT`, for a machine where
  * each user keeps to a range of ports), with trust auth. As root it runs the
  * server as the `postgres` user (PostgreSQL refuses to run as root), else as the current user.
  *
@@ -141,7 +141,7 @@ export async function startThrowawayCluster(
   const dir = await Deno.makeTempDir({ prefix: "reliability_pg_" });
   const data = `${dir}/data`;
   if (asRoot) await run(["chown", "postgres", dir]);
-  const port = Number(Deno.env.get("PG_PORT")) || freePort();
+  const port = Number(Deno.env.get("THROWAWAY_PG_PORT")) || freePort();
   const asServerUser = (args: string[]) =>
     asRoot ? ["runuser", "-u", "postgres", "--", ...args] : args;
   await run(asServerUser([
