@@ -21,6 +21,7 @@ const SUITES = [
   "never_stale_suite.ts",
   "hardening_suite.ts",
   "locks_suite.ts",
+  "usage_suite.ts",
 ];
 
 /**
