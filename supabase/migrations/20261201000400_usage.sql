@@ -47,7 +47,8 @@ comment on column public.polar_subscriptions.current_meter_period_start is
   'Start of the current meter period (Polar''s current_meter_period_start), when the product has a meter cycle; the usage balance counts delivered units from it.';
 
 -- Same contract as in 20261127000200_entitlements.sql; also stores the change's
--- current_meter_period_start (absent: null). Internal.
+-- current_meter_period_start (a subscription event carries it; a Customer State's
+-- subscriptions do not, and then the stored one stays). Internal.
 create or replace function polar.apply_subscription(
   user_id uuid,
   customer_id text,
@@ -88,7 +89,11 @@ begin
         status = excluded.status,
         current_period_start = excluded.current_period_start,
         current_period_end = excluded.current_period_end,
-        current_meter_period_start = excluded.current_meter_period_start,
+        -- A Customer State's subscriptions do not carry it: keep what a subscription event said.
+        current_meter_period_start = case
+          when subscription ? 'current_meter_period_start' then excluded.current_meter_period_start
+          else s.current_meter_period_start
+        end,
         cancel_at_period_end = excluded.cancel_at_period_end,
         trial_end = excluded.trial_end,
         canceled_at = excluded.canceled_at,

@@ -50,6 +50,9 @@ export interface SubscriptionChange {
   current_period_start: string | null;
   /** End of the current billing period. */
   current_period_end: string | null;
+  /** Start of the current meter period, where Polar says (a subscription, not a Customer
+   * State's subscription): the usage balance counts delivered units from it. */
+  current_meter_period_start?: string | null;
   /** End of the trial, if any. */
   trial_end: string | null;
   /** Whether it ends at the end of the current period. */
@@ -367,6 +370,9 @@ function subscriptionPart(
     product_id: readOptionalString(data, "product_id", path),
     current_period_start: readTimestamp(data, "current_period_start", path),
     current_period_end: readTimestamp(data, "current_period_end", path),
+    ...("current_meter_period_start" in data && {
+      current_meter_period_start: readTimestamp(data, "current_meter_period_start", path),
+    }),
     trial_end: readTimestamp(data, "trial_end", path),
     cancel_at_period_end: cancelAtPeriodEnd,
     canceled_at: readTimestamp(data, "canceled_at", path),

@@ -57,6 +57,7 @@ Deno.test("toWebhookDelivery reduces a subscription event to its change", () => 
     cancel_at_period_end: true,
     canceled_at: T1,
     current_period_end: T2,
+    current_meter_period_start: T1,
     metadata: { user_id: USER_ID, plan: "pro" },
   });
   const delivery = toWebhookDelivery(
@@ -79,6 +80,7 @@ Deno.test("toWebhookDelivery reduces a subscription event to its change", () => 
         product_id: subscription.product_id,
         current_period_start: subscription.current_period_start,
         current_period_end: T2,
+        current_meter_period_start: T1,
         trial_end: null,
         cancel_at_period_end: true,
         canceled_at: T1,

@@ -10,7 +10,7 @@
 -- named api.call; the rest are unsupported, each for its own reason.
 -- =====================================================================================
 begin;
-select plan(91);
+select plan(93);
 
 -- ----- Fixtures -------------------------------------------------------------------------------
 insert into auth.users (id, email) values
@@ -397,6 +397,24 @@ select throws_ok(
   '22023', 'unknown meter "calls"', 'so a meter Polar no longer lists is unknown');
 select is((select count(*) from public.polar_usage_events where meter = 'calls'), 5::bigint,
   'while its recorded usage stays in the outbox');
+
+-- ----- The meter period across snapshots ----------------------------------------------------
+reset role;
+update public.polar_subscriptions set current_meter_period_start = '2026-11-15T00:00:00Z'
+where id = 'sub_ada';
+select polar.apply_subscription('a0000000-0000-4000-8000-00000000000a', 'cus_ada',
+  '{"id": "sub_ada", "status": "active", "current_period_start": "2026-11-01T00:00:00Z",
+    "version": "2026-11-20T00:00:00Z"}');
+select is(
+  (select current_meter_period_start from public.polar_subscriptions where id = 'sub_ada'),
+  '2026-11-15T00:00:00Z'::timestamptz,
+  'a Customer State''s subscription (which carries no meter period) keeps the stored one');
+select polar.apply_subscription('a0000000-0000-4000-8000-00000000000a', 'cus_ada',
+  '{"id": "sub_ada", "status": "active", "current_period_start": "2026-11-01T00:00:00Z",
+    "current_meter_period_start": "2026-11-25T00:00:00Z", "version": "2026-11-25T00:00:00Z"}');
+select is(
+  (select current_meter_period_start from public.polar_subscriptions where id = 'sub_ada'),
+  '2026-11-25T00:00:00Z'::timestamptz, 'a subscription event moves it to the new period');
 
 select * from finish();
 rollback;
