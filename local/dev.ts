@@ -77,6 +77,7 @@ Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
   Sync secret      in dev-stack.json (sync_secret): the reconcile's bearer token
   Product id       ${info.product_id}
   Entitlement key  ${info.entitlement_key}   (has_entitlement)
+  Meter            ${info.meter}   (credit pack ${info.credit_product_id}; ${info.credit_units} a cycle)
   Demo users       ${info.users.map((user) => `${user.email} / ${user.password}`).join(", ")}
   Details          ${INFO_FILE}
 Press Ctrl-C to stop (in the background: kill $(cat ${PID_FILE})).`);
