@@ -6,7 +6,10 @@
  * "Pay" button creates an active subscription that grants the demo feature flag, a customer
  * portal page that can cancel at period end or end a subscription now, and signed webhooks
  * delivered in Polar's order, each change followed by `customer.state_changed`. Bodies are typed
- * with `@polar-sh/sdk`'s models.
+ * with `@polar-sh/sdk`'s models. Usage: the meters list, event ingestion, and customer meters
+ * recomputed after a debounced delay (`meterRecomputeDelayMs`), each recompute followed by
+ * `customer.state_changed`; the demo subscription credits the demo meter per cycle and a one-time
+ * credit pack adds more when paid.
  *
  * The checkout page behaves as Polar's does about the buyer's email: a checkout created with
  * `customer_id` is locked to that customer; one created without it lets the buyer edit the email,
