@@ -254,7 +254,11 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const eventRoutes = createPolarEventRoutes({ events, customers }, {
     onIngested: (inserted) => usage.ingested(inserted),
   });
-  /** A `meter_credit` benefit granted: its units count once the customer's meters recompute. */
+  /**
+   * A `meter_credit` benefit granted: the grant shows at once; its units count from the
+   * customer's next meter recompute, which is scheduled when the returned function is called
+   * (after the payment's webhooks, as Polar credits in a job after the order).
+   */
   const grantCredits = (
     customer: models.CustomerIndividual,
     units: number,
@@ -262,7 +266,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   ) => {
     const grant = meterCreditGrantModel(customer, { meter_id: DEMO_METER.id, units }, from);
     grants.set(grant.id, grant);
-    usage.credit(customer.id, DEMO_METER.id, units);
+    return () => usage.credit(customer.id, DEMO_METER.id, units);
   };
 
   const customerRoutes = createPolarCustomerRoutes(customers, {
@@ -301,7 +305,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     if (record.product_id === CREDIT_PACK_PRODUCT_ID) {
       // A one-time product: an order, no subscription; its meter_credit benefit adds units.
       const orderId = crypto.randomUUID();
-      grantCredits(customer, CREDIT_PACK_UNITS, { order_id: orderId });
+      const credit = grantCredits(customer, CREDIT_PACK_UNITS, { order_id: orderId });
       await deliver({
         type: "order.paid",
         timestamp: now,
@@ -314,12 +318,13 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         },
       });
       await deliverState(customer);
+      credit();
       return;
     }
     const subscription = subscriptionRecord(customer, record);
     subscriptions.set(subscription.id, subscription);
     grantDemoBenefit(subscription);
-    grantCredits(customer, DEMO_CREDIT_UNITS, { subscription_id: subscription.id });
+    const credit = grantCredits(customer, DEMO_CREDIT_UNITS, { subscription_id: subscription.id });
     await deliver({
       type: "subscription.created",
       timestamp: now,
@@ -339,6 +344,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       data: { id: crypto.randomUUID(), subscription_id: subscription.id, customer_id: customer.id },
     });
     await deliverState(customer);
+    credit();
   };
 
   const cancel = async (subscription: models.Subscription) => {
