@@ -9,46 +9,10 @@
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
-import { DEMO_METER_ID, ORGANIZATION_ID } from "./polar_models.ts";
+import { DEMO_METER, demoMeterModel } from "./polar_models.ts";
 import { booleanFilter, listPage, sortItems } from "./polar_pages.ts";
 
-/** The demo meter, in plain words: its name, the event name it counts and the property summed. */
-export const DEMO_METER = {
-  id: DEMO_METER_ID,
-  name: "ai_credits",
-  eventName: "ai_usage",
-  unitsProperty: "units",
-} as const;
-
-/**
- * The demo meter as Polar answers it: events named {@linkcode DEMO_METER}`.eventName`, the sum
- * of their metadata property {@linkcode DEMO_METER}`.unitsProperty`.
- *
- * @param fields fields to set
- * @returns the meter
- * @example
- * ```ts
- * demoMeterModel().aggregation; // { func: "sum", property: "units" }
- * ```
- */
-export function demoMeterModel(fields: Partial<models.Meter> = {}): models.Meter {
-  return {
-    metadata: {},
-    created_at: "2026-01-01T00:00:00.000Z",
-    modified_at: null,
-    id: DEMO_METER.id,
-    name: DEMO_METER.name,
-    unit: "scalar",
-    filter: {
-      conjunction: "and",
-      clauses: [{ property: "name", operator: "eq", value: DEMO_METER.eventName }],
-    },
-    aggregation: { func: "sum", property: DEMO_METER.unitsProperty },
-    organization_id: ORGANIZATION_ID,
-    archived_at: null,
-    ...fields,
-  };
-}
+export { DEMO_METER, demoMeterModel };
 
 /** An event as a meter reads it: its name and metadata. */
 export interface MeteredEvent {

@@ -271,8 +271,46 @@ export function webhookEndpointModel(
   };
 }
 
-/** The demo meter (see `polar_meters.ts`: `ai_credits`, the sum of `units` of `ai_usage` events). */
+/** The demo meter's id (see {@linkcode DEMO_METER}). */
 export const DEMO_METER_ID = "3d6a1c2e-7b4f-4e1a-9c8d-5f2e1a0b9c44";
+/** The demo meter, in plain words: its name, the event name it counts and the property summed. */
+export const DEMO_METER = {
+  id: DEMO_METER_ID,
+  name: "ai_credits",
+  eventName: "ai_usage",
+  unitsProperty: "units",
+} as const;
+
+/**
+ * The demo meter as Polar answers it: events named {@linkcode DEMO_METER}`.eventName`, the sum
+ * of their metadata property {@linkcode DEMO_METER}`.unitsProperty`.
+ *
+ * @param fields fields to set
+ * @returns the meter
+ * @example
+ * ```ts
+ * demoMeterModel().aggregation; // { func: "sum", property: "units" }
+ * ```
+ */
+export function demoMeterModel(fields: Partial<models.Meter> = {}): models.Meter {
+  return {
+    metadata: {},
+    created_at: "2026-01-01T00:00:00.000Z",
+    modified_at: null,
+    id: DEMO_METER.id,
+    name: DEMO_METER.name,
+    unit: "scalar",
+    filter: {
+      conjunction: "and",
+      clauses: [{ property: "name", operator: "eq", value: DEMO_METER.eventName }],
+    },
+    aggregation: { func: "sum", property: DEMO_METER.unitsProperty },
+    organization_id: ORGANIZATION_ID,
+    archived_at: null,
+    ...fields,
+  };
+}
+
 /** The units the demo subscription's `meter_credit` benefit grants per cycle. */
 export const DEMO_CREDIT_UNITS = 100;
 /** The one-time credit pack: paying it grants {@linkcode CREDIT_PACK_UNITS} of the demo meter. */
@@ -431,18 +469,7 @@ export function customerMeterModel(
     credited_units: credited,
     balance: credited - consumed,
     customer,
-    meter: {
-      metadata: {},
-      created_at: now,
-      modified_at: null,
-      id: meterId,
-      name: "API calls",
-      unit: "scalar",
-      filter: { conjunction: "and", clauses: [] },
-      aggregation: { func: "count" },
-      organization_id: ORGANIZATION_ID,
-      archived_at: null,
-    },
+    meter: demoMeterModel({ id: meterId }),
   };
 }
 
