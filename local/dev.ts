@@ -11,7 +11,9 @@
  * (your app's URL; when unset, the example app is served on `SITE_PORT`, 3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
  * sandbox instead of the stand-in. `POLAR_WEBHOOKS=off` runs the stand-in with deliveries switched off,
  * as if Polar had disabled the webhook endpoint (its webhook endpoints API then says so), to see the
- * `sync` function keep the database current without webhooks. `STACK_INFO_DIR` moves the two files
+ * `sync` function keep the database current without webhooks. `POLAR_METER_RECOMPUTE_DELAY_MS`
+ * (3000) is how long the stand-in waits after a customer's last event or credit before it
+ * recomputes that customer's meters and sends `customer.state_changed`. `STACK_INFO_DIR` moves the two files
  * (default `supabase/.temp`).
  *
  * @module
@@ -42,6 +44,16 @@ function webhooksSetting(): "on" | "off" {
   return value;
 }
 
+function delaySetting(): number | undefined {
+  const value = Deno.env.get("POLAR_METER_RECOMPUTE_DELAY_MS");
+  if (!value) return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) {
+    throw new Error(`POLAR_METER_RECOMPUTE_DELAY_MS is "${value}", not a number of milliseconds`);
+  }
+  return number;
+}
+
 if (import.meta.main) {
   try {
     // Keeps a PostgreSQL restart from taking the stack down (see absorbDriverNullSocketCrash).
@@ -56,6 +68,7 @@ if (import.meta.main) {
       polarAccessToken: Deno.env.get("POLAR_ACCESS_TOKEN") || undefined,
       polarWebhookSecret: Deno.env.get("POLAR_WEBHOOK_SECRET") || undefined,
       polarWebhooks: webhooksSetting(),
+      polarMeterRecomputeDelayMs: delaySetting(),
       log: (message) => console.log(`  starting ${message}`),
       onFunctionOutput: (name, line) => console.log(`[${name}] ${line}`),
     });
@@ -77,6 +90,7 @@ Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
   Sync secret      in dev-stack.json (sync_secret): the reconcile's bearer token
   Product id       ${info.product_id}
   Entitlement key  ${info.entitlement_key}   (has_entitlement)
+  Meter            ${info.meter}   (credit pack ${info.credit_product_id}; ${info.credit_units} a cycle)
   Demo users       ${info.users.map((user) => `${user.email} / ${user.password}`).join(", ")}
   Details          ${INFO_FILE}
 Press Ctrl-C to stop (in the background: kill $(cat ${PID_FILE})).`);

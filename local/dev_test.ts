@@ -20,7 +20,13 @@ Deno.test("dev stack: logs each function's lines by name and stops on kill of it
   const dir = await Deno.makeTempDir();
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", DEV],
-    env: { API_PORT: "0", POLAR_PORT: "0", SITE_PORT: "0", STACK_INFO_DIR: dir },
+    env: {
+      API_PORT: "0",
+      POLAR_PORT: "0",
+      SITE_PORT: "0",
+      STACK_INFO_DIR: dir,
+      POLAR_METER_RECOMPUTE_DELAY_MS: "100",
+    },
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -41,6 +47,16 @@ Deno.test("dev stack: logs each function's lines by name and stops on kill of it
     assert.match(info.secret_key, /^sb_secret_/);
     assert.ok(info.anon_key && info.service_role_key && info.product_id);
     assert.match(info.sync_secret, /^[0-9a-f]{64}$/);
+    assert.deepEqual([info.meter, info.credit_units], ["ai_credits", 100]);
+    assert.match(info.credit_product_id, /^[0-9a-f-]{36}$/);
+    assert.notEqual(info.credit_product_id, info.product_id);
+    // The stand-in's usage API: the meter dev-stack.json names is the one Polar lists.
+    const meters = await fetch(`${info.polar_api_url}/v1/meters/`, {
+      headers: { Authorization: "Bearer polar_oat_local_stand_in" },
+    });
+    assert.deepEqual((await meters.json()).items.map((m: { name: string }) => m.name), [
+      info.meter,
+    ]);
 
     const deletions = await fetch(`${info.api_url}/functions/v1/sync`, {
       method: "POST",

@@ -271,8 +271,113 @@ export function webhookEndpointModel(
   };
 }
 
-/** The demo meter: API calls, counted. */
+/** The demo meter's id (see {@linkcode DEMO_METER}). */
 export const DEMO_METER_ID = "3d6a1c2e-7b4f-4e1a-9c8d-5f2e1a0b9c44";
+/** The demo meter, in plain words: its name, the event name it counts and the property summed. */
+export const DEMO_METER = {
+  id: DEMO_METER_ID,
+  name: "ai_credits",
+  eventName: "ai_usage",
+  unitsProperty: "units",
+} as const;
+
+/**
+ * The demo meter as Polar answers it: events named {@linkcode DEMO_METER}`.eventName`, the sum
+ * of their metadata property {@linkcode DEMO_METER}`.unitsProperty`.
+ *
+ * @param fields fields to set
+ * @returns the meter
+ * @example
+ * ```ts
+ * demoMeterModel().aggregation; // { func: "sum", property: "units" }
+ * ```
+ */
+export function demoMeterModel(fields: Partial<models.Meter> = {}): models.Meter {
+  return {
+    metadata: {},
+    created_at: "2026-01-01T00:00:00.000Z",
+    modified_at: null,
+    id: DEMO_METER.id,
+    name: DEMO_METER.name,
+    unit: "scalar",
+    filter: {
+      conjunction: "and",
+      clauses: [{ property: "name", operator: "eq", value: DEMO_METER.eventName }],
+    },
+    aggregation: { func: "sum", property: DEMO_METER.unitsProperty },
+    organization_id: ORGANIZATION_ID,
+    archived_at: null,
+    ...fields,
+  };
+}
+
+/** The units the demo subscription's `meter_credit` benefit grants per cycle. */
+export const DEMO_CREDIT_UNITS = 100;
+/** The one-time credit pack: paying it grants {@linkcode CREDIT_PACK_UNITS} of the demo meter. */
+export const CREDIT_PACK_PRODUCT_ID = "9a4e2f17-6c3b-4d85-b1a0-2e7f5c8d9b62";
+/** The units the credit pack's `meter_credit` benefit adds. */
+export const CREDIT_PACK_UNITS = 500;
+/** The demo subscription's `meter_credit` benefit. */
+export const DEMO_CREDIT_BENEFIT_ID = "6e1b9d40-2a7c-4f3e-8b5d-1c9a0e4f7a21";
+/** The credit pack's `meter_credit` benefit. */
+export const CREDIT_PACK_BENEFIT_ID = "b7c2e8a5-4d1f-4a9b-9e6c-3f0d2a1b8c75";
+
+/**
+ * A granted `meter_credit` benefit as `GET /v1/benefit-grants/` lists it.
+ *
+ * @param customer the customer it was granted to
+ * @param properties the meter and the units it credits
+ * @param from the subscription (per cycle) or the order (one-time) that granted it
+ * @returns the grant, granted now
+ * @example
+ * ```ts
+ * meterCreditGrantModel(customer, { meter_id: DEMO_METER_ID, units: 100 }).benefit.type; // "meter_credit"
+ * ```
+ */
+export function meterCreditGrantModel(
+  customer: models.CustomerIndividual,
+  properties: { meter_id: string; units: number },
+  from: { subscription_id?: string; order_id?: string } = {},
+): models.BenefitGrant {
+  const now = new Date().toISOString();
+  const recurring = from.subscription_id !== undefined;
+  const benefit: models.BenefitMeterCredit = {
+    id: recurring ? DEMO_CREDIT_BENEFIT_ID : CREDIT_PACK_BENEFIT_ID,
+    created_at: now,
+    modified_at: null,
+    type: "meter_credit",
+    description: recurring
+      ? `${properties.units} credits a month`
+      : `Credit pack: ${properties.units} credits`,
+    selectable: true,
+    deletable: true,
+    is_deleted: false,
+    organization_id: ORGANIZATION_ID,
+    metadata: {},
+    visibility: "public",
+    properties: { ...properties, rollover: false },
+    visibility_configurable: true,
+  };
+  return {
+    created_at: now,
+    modified_at: null,
+    id: crypto.randomUUID(),
+    granted_at: now,
+    is_granted: true,
+    revoked_at: null,
+    is_revoked: false,
+    subscription_id: from.subscription_id ?? null,
+    order_id: from.order_id ?? null,
+    customer_id: customer.id,
+    member_id: null,
+    benefit_id: benefit.id,
+    error: null,
+    customer,
+    member: null,
+    benefit,
+    properties: {} as models.BenefitGrant["properties"],
+  };
+}
 
 /**
  * A benefit grant as Polar's organization-wide list (`GET /v1/benefit-grants/`) answers it: the
@@ -364,18 +469,7 @@ export function customerMeterModel(
     credited_units: credited,
     balance: credited - consumed,
     customer,
-    meter: {
-      metadata: {},
-      created_at: now,
-      modified_at: null,
-      id: meterId,
-      name: "API calls",
-      unit: "scalar",
-      filter: { conjunction: "and", clauses: [] },
-      aggregation: { func: "count" },
-      organization_id: ORGANIZATION_ID,
-      archived_at: null,
-    },
+    meter: demoMeterModel({ id: meterId }),
   };
 }
 

@@ -6,7 +6,10 @@
  * "Pay" button creates an active subscription that grants the demo feature flag, a customer
  * portal page that can cancel at period end or end a subscription now, and signed webhooks
  * delivered in Polar's order, each change followed by `customer.state_changed`. Bodies are typed
- * with `@polar-sh/sdk`'s models.
+ * with `@polar-sh/sdk`'s models. Usage: the meters list, event ingestion, and customer meters
+ * recomputed after a debounced delay (`meterRecomputeDelayMs`), each recompute followed by
+ * `customer.state_changed`; the demo subscription credits the demo meter per cycle and a one-time
+ * credit pack adds more when paid.
  *
  * The checkout page behaves as Polar's does about the buyer's email: a checkout created with
  * `customer_id` is locked to that customer; one created without it lets the buyer edit the email,
@@ -18,15 +21,24 @@
  */
 import type { models, webhooks } from "@polar-sh/sdk/2026-10";
 import { createPolarBenefitGrantRoutes } from "./polar_benefit_grants.ts";
-import { createPolarCustomerMeterRoutes } from "./polar_customer_meters.ts";
+import {
+  createCustomerMeterUsage,
+  createPolarCustomerMeterRoutes,
+} from "./polar_customer_meters.ts";
 import { createPolarCustomerRoutes } from "./polar_customers.ts";
+import { createPolarEventRoutes, type IngestedEvent } from "./polar_events.ts";
+import { createPolarMeterRoutes, DEMO_METER, demoMeterModel } from "./polar_meters.ts";
 import {
   benefitGrantModel,
+  CREDIT_PACK_PRODUCT_ID,
+  CREDIT_PACK_UNITS,
   customerModel,
   customerStateModel,
+  DEMO_CREDIT_UNITS,
   DEMO_ENTITLEMENT_KEY,
   DEMO_PRODUCT_ID,
   listedBenefitGrantModel,
+  meterCreditGrantModel,
   stateGrantModel,
   stateMeterModel,
   subscriptionModel,
@@ -35,7 +47,17 @@ import {
 import { createPolarSubscriptionRoutes } from "./polar_subscriptions.ts";
 import { signWebhook } from "./webhook_signing.ts";
 
-export { DEMO_ENTITLEMENT_KEY, DEMO_PRODUCT_ID };
+export {
+  CREDIT_PACK_PRODUCT_ID,
+  CREDIT_PACK_UNITS,
+  DEMO_CREDIT_UNITS,
+  DEMO_ENTITLEMENT_KEY,
+  DEMO_METER,
+  DEMO_PRODUCT_ID,
+};
+
+/** The stand-in's default recompute delay of customer meters (Polar's is 15 s at least). */
+export const DEFAULT_METER_RECOMPUTE_DELAY_MS = 3000;
 
 const API_VERSION = "2026-10";
 
@@ -49,6 +71,9 @@ export interface PolarStandInOptions {
   webhookSecret: string;
   /** `off` sends no webhook, as if Polar had disabled the endpoint; `on` by default. */
   webhooks?: "on" | "off";
+  /** Milliseconds from a customer's last event or credit to its meters' recompute (and the
+   * `customer.state_changed` after it); {@linkcode DEFAULT_METER_RECOMPUTE_DELAY_MS} by default. */
+  meterRecomputeDelayMs?: number;
 }
 
 /** One webhook the stand-in sent. */
@@ -85,6 +110,14 @@ export interface PolarStandIn {
   grants: Map<string, models.BenefitGrant>;
   /** Customer meters by id: Customer State lists each customer's. */
   meters: Map<string, models.CustomerMeter>;
+  /** The organization's meters, as `GET /v1/meters/` lists them (the demo meter). */
+  meterDefinitions: models.Meter[];
+  /** Every event ingested (duplicates are not stored). */
+  events: IngestedEvent[];
+  /** Resolves once no customer meter recompute is waiting or running. */
+  metersSettled(): Promise<void>;
+  /** Drops waiting recomputes (the stack calls it when it stops). */
+  close(): void;
   /** Webhooks sent (or, while disabled or dropped, not sent) so far. */
   deliveries: Delivery[];
   /** Whether the webhook endpoint is enabled; Polar's webhook endpoints API says so too. */
@@ -118,6 +151,9 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const subscriptionRoutes = createPolarSubscriptionRoutes(subscriptions);
   const grantRoutes = createPolarBenefitGrantRoutes(() => grants.values());
   const meterRoutes = createPolarCustomerMeterRoutes(() => meters.values());
+  const meterDefinitions = [demoMeterModel()];
+  const meterDefinitionRoutes = createPolarMeterRoutes(() => meterDefinitions);
+  const events: IngestedEvent[] = [];
   const control = {
     webhooksEnabled: options.webhooks !== "off",
     dropWebhook: (_type: string) => false,
@@ -207,6 +243,32 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       data: stateOf(customer),
     });
 
+  const usage = createCustomerMeterUsage({
+    meters: () => meterDefinitions,
+    customers,
+    events: () => events,
+    customerMeters: meters,
+    delayMs: options.meterRecomputeDelayMs ?? DEFAULT_METER_RECOMPUTE_DELAY_MS,
+    onRecomputed: deliverState,
+  });
+  const eventRoutes = createPolarEventRoutes({ events, customers }, {
+    onIngested: (inserted) => usage.ingested(inserted),
+  });
+  /**
+   * A `meter_credit` benefit granted: the grant shows at once; its units count from the
+   * customer's next meter recompute, which is scheduled when the returned function is called
+   * (after the payment's webhooks, as Polar credits in a job after the order).
+   */
+  const grantCredits = (
+    customer: models.CustomerIndividual,
+    units: number,
+    from: { subscription_id?: string; order_id?: string },
+  ) => {
+    const grant = meterCreditGrantModel(customer, { meter_id: DEMO_METER.id, units }, from);
+    grants.set(grant.id, grant);
+    return () => usage.credit(customer.id, DEMO_METER.id, units);
+  };
+
   const customerRoutes = createPolarCustomerRoutes(customers, {
     stateOf,
     onChange: async (type, customer) => {
@@ -227,15 +289,42 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       }
       await deliver({ type, timestamp: now, api_version: API_VERSION, data: customer } as Payload);
       await deliverState(customer);
+      // Events sent earlier under this customer's external_id count from now on.
+      if (
+        type !== "customer.deleted" && customer.external_id !== null &&
+        events.some((e) => e.external_customer_id === customer.external_id)
+      ) {
+        usage.schedule(customer.id);
+      }
     },
   });
 
   const pay = async (record: CheckoutRecord, typedEmail: string | null) => {
     const now = new Date().toISOString();
     const customer = await payingCustomer(record, typedEmail);
+    if (record.product_id === CREDIT_PACK_PRODUCT_ID) {
+      // A one-time product: an order, no subscription; its meter_credit benefit adds units.
+      const orderId = crypto.randomUUID();
+      const credit = grantCredits(customer, CREDIT_PACK_UNITS, { order_id: orderId });
+      await deliver({
+        type: "order.paid",
+        timestamp: now,
+        api_version: API_VERSION,
+        data: {
+          id: orderId,
+          subscription_id: null,
+          product_id: CREDIT_PACK_PRODUCT_ID,
+          customer_id: customer.id,
+        },
+      });
+      await deliverState(customer);
+      credit();
+      return;
+    }
     const subscription = subscriptionRecord(customer, record);
     subscriptions.set(subscription.id, subscription);
     grantDemoBenefit(subscription);
+    const credit = grantCredits(customer, DEMO_CREDIT_UNITS, { subscription_id: subscription.id });
     await deliver({
       type: "subscription.created",
       timestamp: now,
@@ -255,6 +344,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       data: { id: crypto.randomUUID(), subscription_id: subscription.id, customer_id: customer.id },
     });
     await deliverState(customer);
+    credit();
   };
 
   const cancel = async (subscription: models.Subscription) => {
@@ -324,7 +414,9 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       }
       const listAnswer = subscriptionRoutes({ method: request.method, url }) ??
         grantRoutes({ method: request.method, url }) ??
-        meterRoutes({ method: request.method, url });
+        meterRoutes({ method: request.method, url }) ??
+        meterDefinitionRoutes({ method: request.method, url }) ??
+        (await eventRoutes({ method: request.method, url, body }));
       if (listAnswer) return listAnswer;
       if (route === "GET /v1/webhooks/endpoints") {
         const endpoint = webhookEndpointModel({
@@ -337,7 +429,10 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       if (customerAnswer) return customerAnswer;
       if (route === "POST /v1/checkouts/") {
         const products: unknown[] = Array.isArray(body.products) ? body.products : [];
-        if (products.length === 0 || products.some((id) => id !== DEMO_PRODUCT_ID)) {
+        if (
+          products.length === 0 ||
+          products.some((id) => id !== DEMO_PRODUCT_ID && id !== CREDIT_PACK_PRODUCT_ID)
+        ) {
           return validationError("products", "Product does not exist.");
         }
         if (typeof body.customer_id === "string" && !customers.has(body.customer_id)) {
@@ -393,6 +488,10 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     subscriptions,
     grants,
     meters,
+    meterDefinitions,
+    events,
+    metersSettled: () => usage.settled(),
+    close: () => usage.close(),
     deliveries,
     apiRequests,
   });
@@ -434,7 +533,7 @@ function checkoutRecord(baseUrl: string, body: Record<string, unknown>): Checkou
     created_at: new Date().toISOString(),
     modified_at: null,
     expires_at: new Date(Date.now() + 3600_000).toISOString(),
-    amount: 1000,
+    amount: (body.products as unknown[])[0] === CREDIT_PACK_PRODUCT_ID ? 500 : 1000,
   };
 }
 
@@ -498,7 +597,12 @@ function checkoutPage(
   const back = checkout.return_url
     ? `<p><a href="${escape(checkout.return_url)}">Back to the app</a></p>`
     : "";
-  return `<h1>Checkout</h1><p>Pro, $${(checkout.amount / 100).toFixed(2)} a month</p>` +
+  const what = checkout.product_id === CREDIT_PACK_PRODUCT_ID
+    ? `Credit pack (${CREDIT_PACK_UNITS} ${DEMO_METER.name}), $${
+      (checkout.amount / 100).toFixed(2)
+    } once`
+    : `Pro, $${(checkout.amount / 100).toFixed(2)} a month`;
+  return `<h1>Checkout</h1><p>${escape(what)}</p>` +
     (paid
       ? `<p>Paid.</p>`
       : `<form method="post" action="/checkout/${escape(checkout.client_secret)}/pay">` +

@@ -19,7 +19,10 @@ import { createExampleSite } from "./example_site.ts";
 import { migrate, postgresDatabase } from "./postgres.ts";
 import {
   createPolarStandIn,
+  CREDIT_PACK_PRODUCT_ID,
+  DEMO_CREDIT_UNITS,
   DEMO_ENTITLEMENT_KEY,
+  DEMO_METER,
   DEMO_PRODUCT_ID,
   type PolarStandIn,
 } from "./polar_stand_in.ts";
@@ -51,6 +54,10 @@ export interface StackOptions {
   keyStyle?: KeyStyle;
   /** `off`: the stand-in sends no webhook, as if Polar had disabled the endpoint. */
   polarWebhooks?: "on" | "off";
+  /** Milliseconds the stand-in waits after a customer's last event or credit before it
+   * recomputes that customer's meters and sends `customer.state_changed` (Polar: 15 s to 180
+   * min); 3000 by default. */
+  polarMeterRecomputeDelayMs?: number;
   /** Polar calls per minute the sync function's reconcile allows itself (the stand-in has no
    * limit, so the local stack lets it run fast). */
   polarSyncRatePerMinute?: number;
@@ -105,6 +112,12 @@ export interface StackInfo {
   product_id: string;
   /** The metadata `key` of the benefit the product grants: `has_entitlement(entitlement_key)`. */
   entitlement_key: string;
+  /** The demo meter's name, as `GET /v1/meters/` lists it. */
+  meter: string;
+  /** The one-time credit pack product: its `meter_credit` benefit adds units to {@linkcode meter}. */
+  credit_product_id: string;
+  /** The units the demo subscription's `meter_credit` benefit grants per cycle. */
+  credit_units: number;
   /** The demo users. */
   users: DemoUser[];
 }
@@ -195,7 +208,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         webhookUrl: `${api.url}/functions/v1/polar-webhooks`,
         webhookSecret,
         webhooks: options.polarWebhooks,
+        meterRecomputeDelayMs: options.polarMeterRecomputeDelayMs,
       });
+      cleanups.push(() => Promise.resolve(state.polar?.close()));
     }
 
     // What Supabase provides to deployed functions: the new keys and the inline JWKS on a project
@@ -212,7 +227,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...keyEnv,
       POLAR_ACCESS_TOKEN: options.polarAccessToken ?? "polar_oat_local_stand_in",
       POLAR_SERVER: "sandbox",
-      ...(realPolar ? {} : { POLAR_API_URL: polarUrl, POLAR_PRODUCT_IDS: DEMO_PRODUCT_ID }),
+      ...(realPolar ? {} : {
+        POLAR_API_URL: polarUrl,
+        POLAR_PRODUCT_IDS: `${DEMO_PRODUCT_ID},${CREDIT_PACK_PRODUCT_ID}`,
+      }),
       POLAR_WEBHOOK_SECRET: webhookSecret,
       // Against the stand-in nothing needs pacing unless a test asks; against real Polar the
       // function's defaults (shares of Polar's limit) apply.
@@ -273,6 +291,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       database: options.databaseUrl ? withoutPassword(options.databaseUrl) : "pglite",
       product_id: DEMO_PRODUCT_ID,
       entitlement_key: DEMO_ENTITLEMENT_KEY,
+      meter: DEMO_METER.name,
+      credit_product_id: CREDIT_PACK_PRODUCT_ID,
+      credit_units: DEMO_CREDIT_UNITS,
       users: [...DEMO_USERS],
     };
     return { info, db, polar, close, [Symbol.asyncDispose]: close };

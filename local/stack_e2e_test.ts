@@ -54,6 +54,7 @@ async function billingLoop(test: Deno.TestContext, keyStyle: KeyStyle) {
     sitePort: 0,
     databaseUrl,
     keyStyle,
+    polarMeterRecomputeDelayMs: 200,
   });
   const { api_url: apiUrl, product_id: productId, site_url: siteUrl } = stack.info;
   const anonKey = keyStyle === "new" ? stack.info.publishable_key : stack.info.anon_key;
@@ -96,6 +97,29 @@ async function billingLoop(test: Deno.TestContext, keyStyle: KeyStyle) {
     assert.equal(row?.status, "active");
     assert.equal(row?.cancel_at_period_end, false);
     assert.ok(row?.polar_customer_id);
+  });
+
+  await test.step("the subscription's credits and a credit pack reach polar_meters after the recompute", async () => {
+    const meters = async () => {
+      const { data, error } = await ada.from("polar_meters").select("credited_units, balance");
+      assert.equal(error, null);
+      // numeric columns come back from PostgREST as strings.
+      return data?.map((m) => ({
+        credited_units: Number(m.credited_units),
+        balance: Number(m.balance),
+      }));
+    };
+    await stack.polar!.metersSettled();
+    assert.deepEqual(await meters(), [{ credited_units: 100, balance: 100 }]);
+    const { data, error } = await ada.functions.invoke("checkout", {
+      body: { product_id: stack.info.credit_product_id },
+    });
+    assert.equal(error, null);
+    await submit(`${data.url}/pay`);
+    await stack.polar!.metersSettled();
+    const credited = 100 + 500;
+    assert.deepEqual(await meters(), [{ credited_units: credited, balance: credited }]);
+    assert.equal((await readRow(ada))?.status, "active");
   });
 
   let portalUrl = "";

@@ -3,7 +3,10 @@
  * functions call, bodies shaped by `@polar-sh/sdk`'s types, and switches for Polar's failures.
  * The organization-wide lists of benefit grants and customer meters are read from the Customer
  * States the test sets (`states`), so a pull and a list never disagree; subscriptions are listed
- * from `subscriptions`.
+ * from `subscriptions`. Usage: `GET /v1/meters/` lists `meters` (the stand-in's demo meter by
+ * default) and `POST /v1/events/ingest` applies Polar's rules (see `local/polar_events.ts`) and
+ * keeps what it inserted in `events`; the fake does not recompute customer meters from them (set
+ * `states` for the balances a test wants).
  *
  * @module
  */
@@ -11,6 +14,8 @@ import type { models } from "@polar-sh/sdk/2026-10";
 import { createPolarBenefitGrantRoutes } from "../../../../local/polar_benefit_grants.ts";
 import { createPolarCustomerMeterRoutes } from "../../../../local/polar_customer_meters.ts";
 import { createPolarCustomerRoutes } from "../../../../local/polar_customers.ts";
+import { createPolarEventRoutes, type IngestedEvent } from "../../../../local/polar_events.ts";
+import { createPolarMeterRoutes, demoMeterModel } from "../../../../local/polar_meters.ts";
 import {
   customerMeterModel,
   customerModel,
@@ -54,6 +59,10 @@ export interface FakePolar extends AsyncDisposable {
   /** Customer States by customer id; a customer without one has an empty state. Their grants
    * and meters are also what `GET /v1/benefit-grants/` and `GET /v1/customer-meters/` list. */
   states: Map<string, models.CustomerStateIndividual>;
+  /** The meters `GET /v1/meters/` lists: the stand-in's demo meter unless a test changes it. */
+  meters: models.Meter[];
+  /** The events `POST /v1/events/ingest` inserted (duplicates and refused batches are not kept). */
+  events: IngestedEvent[];
   /** Adds a customer and returns it. */
   addCustomer(
     fields?: { id?: string; externalId?: string; email?: string },
@@ -92,6 +101,10 @@ export async function startFakePolar(): Promise<FakePolar> {
       state.active_meters.map((meter) => customerMeterOf(customers.get(state.id)!, meter))
     )
   );
+  const meters = [demoMeterModel()];
+  const meterDefinitionRoutes = createPolarMeterRoutes(() => meters);
+  const events: IngestedEvent[] = [];
+  const eventRoutes = createPolarEventRoutes({ events, customers });
   const requests: RecordedPolarRequest[] = [];
   const state = { mode: "ok" as FakePolarMode, delayMs: 0 };
   const server = await serveOnLoopback(async (request) => {
@@ -130,7 +143,9 @@ export async function startFakePolar(): Promise<FakePolar> {
     if (route === "POST /v1/checkouts/") return createCheckout(customers, body);
     const listAnswer = subscriptionRoutes({ method: request.method, url }) ??
       grantRoutes({ method: request.method, url }) ??
-      meterRoutes({ method: request.method, url });
+      meterRoutes({ method: request.method, url }) ??
+      meterDefinitionRoutes({ method: request.method, url }) ??
+      (await eventRoutes({ method: request.method, url, body }));
     if (listAnswer) return listAnswer;
     if (route === "GET /v1/webhooks/endpoints") {
       return Response.json({
@@ -149,6 +164,8 @@ export async function startFakePolar(): Promise<FakePolar> {
     states,
     subscriptions,
     webhookEndpoints,
+    meters,
+    events,
     get mode() {
       return state.mode;
     },
