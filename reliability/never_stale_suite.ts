@@ -53,7 +53,8 @@ async function storedOf(db: Database, userId: string) {
     [userId],
   );
   const keys = (await db.query<{ key: string }>(
-    "select distinct benefit_metadata ->> 'key' as key from public.polar_benefit_grants where user_id = $1 order by 1",
+    // Entitlement keys only: the meter credit benefit has no key.
+    "select distinct benefit_metadata ->> 'key' as key from public.polar_benefit_grants where user_id = $1 and benefit_metadata ? 'key' order by 1",
     [userId],
   )).map((row) => row.key);
   return { customer: link?.polar_customer_id ?? null, subscriptions, keys };
@@ -69,6 +70,8 @@ Deno.test("never stale: one reconcile run repairs what lost and blocked webhooks
     polarPort: 0,
     siteUrl: SITE_URL,
     databaseUrl: fresh.url,
+    // Credits settle at once, so "nothing changed" on the second run means nothing changed.
+    polarMeterRecomputeDelayMs: 0,
   });
   const polar = stack.polar!;
   const { api_url: api, anon_key: anonKey, product_id: productId } = stack.info;
