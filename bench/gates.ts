@@ -60,6 +60,9 @@ export async function measureGateCost(db: Database, runs = 15): Promise<GateCost
   await db.exec(`
     insert into auth.users (id, email) values
       ('${entitled}', 'entitled@example.com'), ('${other}', 'other@example.com');
+    -- The gate counts a verified link's grants only, as checkout makes it.
+    insert into public.user_subscriptions (user_id, polar_customer_id, polar_customer_verified)
+    values ('${entitled}', 'cus_bench', true);
     insert into public.polar_benefit_grants
       (user_id, grant_id, benefit_id, benefit_type, benefit_metadata)
     values ('${entitled}', 'grant_bench', 'benefit_pro', 'feature_flag', '{"key": "pro"}');
