@@ -19,7 +19,7 @@
 --   select vault.update_secret((select id from vault.secrets where name = 'polar_sync_secret'), '<new>');
 -- then POLAR_SYNC_SECRET="<new>" (see docs/sync.md).
 --
--- Three jobs:
+-- Four jobs:
 --   * polar-reconcile (03:00 UTC nightly): starts a reconcile of every user, or resumes
 --     the unfinished one.
 --   * polar-reconcile-resume (every 10 minutes, at minutes 5, 15, …, 55): continues a run
@@ -28,6 +28,9 @@
 --     call that still overlaps a run in progress is refused by the function's lease.
 --   * polar-customer-deletions (every minute): deletes deleted users' customers in Polar;
 --     one database call when the outbox is empty.
+--   * polar-usage (every minute): refreshes the meter definitions and sends recorded usage
+--     (the outbox public.polar_usage_events) to Polar's event ingestion, within a 45 s budget;
+--     one meters call and three database calls when nothing is pending.
 -- Run it again to change a schedule: cron.schedule replaces a job of the same name.
 -- =====================================================================================
 create extension if not exists pg_cron;
@@ -71,3 +74,5 @@ select cron.schedule('polar-reconcile-resume', '5-59/10 * * * *',
   $$select polar.call_sync('{"scope": "all", "resume": true}')$$);
 select cron.schedule('polar-customer-deletions', '* * * * *',
   $$select polar.call_sync('{"scope": "deletions"}')$$);
+select cron.schedule('polar-usage', '* * * * *',
+  $$select polar.call_sync('{"scope": "usage"}')$$);

@@ -167,7 +167,7 @@ Deno.test("schedule: the pg_cron jobs call the sync function with the sync secre
     await db.exec(sql);
 
     await runCases(t, "schedule", [{
-      name: "three jobs, each queueing its scope for /functions/v1/sync with only the sync secret",
+      name: "four jobs, each queueing its scope for /functions/v1/sync with only the sync secret",
     }], async () => {
       const jobs = await db.query<{ jobname: string; schedule: string }>(
         "select jobname, schedule from cron.job order by jobname",
@@ -176,6 +176,7 @@ Deno.test("schedule: the pg_cron jobs call the sync function with the sync secre
         { jobname: "polar-customer-deletions", schedule: "* * * * *" },
         { jobname: "polar-reconcile", schedule: "0 3 * * *" },
         { jobname: "polar-reconcile-resume", schedule: "5-59/10 * * * *" },
+        { jobname: "polar-usage", schedule: "* * * * *" },
       ]);
       // Each job's command, run as pg_cron runs it (as the job's user, in its database).
       const commands = await db.query<{ command: string; username: string }>(
@@ -189,6 +190,7 @@ Deno.test("schedule: the pg_cron jobs call the sync function with the sync secre
         { scope: "deletions" },
         { scope: "all" },
         { scope: "all", resume: true },
+        { scope: "usage" },
       ]);
       for (const request of requests) {
         assert.equal(request.method, "POST");
@@ -202,12 +204,12 @@ Deno.test("schedule: the pg_cron jobs call the sync function with the sync secre
     });
 
     await runCases(t, "schedule", [{
-      name: "pg_cron runs the every-minute deletions job by itself",
+      name: "pg_cron runs the every-minute deletions and usage jobs by itself",
     }], async () => {
       // Debian's pg_cron 1.4 schedules by the minute: wait for the next one.
       const started = performance.now();
       let runs: { status: string; command: string }[] = [];
-      while (runs.length === 0 && performance.now() - started < 75_000) {
+      while (runs.length < 2 && performance.now() - started < 75_000) {
         await delay(500);
         // pg_cron records a run as starting, then running, then how it ended: wait for an end.
         runs = await db.query(
@@ -218,13 +220,15 @@ Deno.test("schedule: the pg_cron jobs call the sync function with the sync secre
         "schedule: seconds until pg_cron ran a job",
         ((performance.now() - started) / 1000).toFixed(1),
       );
-      assert.ok(runs.length > 0, "pg_cron ran a job within 75 s");
+      assert.ok(runs.length >= 2, "pg_cron ran both jobs within 75 s");
       assert.ok(runs.every((run) => run.status === "succeeded"), JSON.stringify(runs));
-      assert.match(runs[0].command, /"scope": "deletions"/);
-      const queued = (await db.query<QueuedRequest>(QUEUED))
-        .filter((request) => JSON.stringify(request.body) === '{"scope":"deletions"}');
-      assert.ok(queued.length >= 2, "its request was queued");
-      assert.equal(queued.at(-1)!.headers.Authorization, `Bearer ${SYNC_SECRET}`);
+      for (const scope of ["deletions", "usage"]) {
+        assert.ok(runs.some((run) => run.command.includes(`"scope": "${scope}"`)), scope);
+        const queued = (await db.query<QueuedRequest>(QUEUED))
+          .filter((request) => JSON.stringify(request.body) === `{"scope":"${scope}"}`);
+        assert.ok(queued.length >= 2, `its ${scope} request was queued`);
+        assert.equal(queued.at(-1)!.headers.Authorization, `Bearer ${SYNC_SECRET}`);
+      }
       await db.exec("select cron.unschedule(jobid) from cron.job");
     });
 

@@ -2,7 +2,8 @@
  * The `sync` function. With a user's token: pull that user's Polar state now (at most once per
  * few seconds) and answer it. With the project's secret (service role) key, or the schedule's own
  * sync secret (`POLAR_SYNC_SECRET`) as the bearer token: reconcile every user (`{"scope":"all"}`)
- * or process the account-deletion outbox (`{"scope":"deletions"}`).
+ * process the account-deletion outbox (`{"scope":"deletions"}`) or send the usage outbox to Polar
+ * (`{"scope":"usage"}`).
  *
  * @module
  */
@@ -12,7 +13,10 @@ import {
   getStateCustomers,
   getStateExternalCustomers,
 } from "@polar-sh/sdk/2026-10/services/customers";
+import { ingestEvents } from "@polar-sh/sdk/2026-10/services/events";
+import { listMeters } from "@polar-sh/sdk/2026-10/services/meters";
 import { getSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
+import { errors } from "@polar-sh/sdk/2026-10";
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { readJsonObject } from "../_shared/body.ts";
 import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
@@ -23,13 +27,19 @@ import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
 import type { RequestLogger } from "../_shared/log.ts";
 import { createOperatorCheck } from "../_shared/operator.ts";
 import type { Deadline } from "../_shared/deadline.ts";
-import { createPolarClient, orNullOnNotFound, POLAR_TIMEOUT_SECONDS } from "../_shared/polar.ts";
+import {
+  createPolarClient,
+  orNullOnNotFound,
+  POLAR_TIMEOUT_SECONDS,
+  validationDetails,
+} from "../_shared/polar.ts";
 import { createPolarPacer } from "../_shared/polar_pacer.ts";
 import { createServerClient } from "../_shared/supabase.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
 import { createReconciler, type ReconcileReport } from "./reconcile.ts";
 import { createReconcileWiring } from "./reconcile_wiring.ts";
 import { readSyncRequest } from "./request.ts";
+import { createUsageFlush, type PendingUsage, type UsageFlushReport } from "./usage.ts";
 import type { ApplyResult } from "./pull.ts";
 import {
   type BillingState,
@@ -48,6 +58,16 @@ import type { VerifiedUser } from "../_shared/auth.ts";
  */
 export const RECONCILE_BUDGET_MS = 120_000;
 
+/**
+ * Milliseconds a usage flush sends before it answers, leaving the rest for the next one: under
+ * the schedule's one-minute interval, so two scheduled flushes rarely overlap (when they do, the
+ * claim lease keeps them on different rows).
+ */
+export const USAGE_FLUSH_BUDGET_MS = 45_000;
+
+/** Seconds a usage flush holds the rows it claimed: longer than its budget. */
+const USAGE_CLAIM_LEASE_SECONDS = 120;
+
 /** What the sync handler depends on; tests pass their own. */
 export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
   /** Allowed origins, for CORS. */
@@ -60,6 +80,8 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
   reconcile: (options: { resumeOnly: boolean }) => Promise<ReconcileReport>;
   /** One pass over the account-deletion outbox. */
   processDeletions: () => Promise<DeletionReport>;
+  /** One flush of the usage outbox to Polar. */
+  flushUsage: () => Promise<UsageFlushReport>;
   /** Where the per-request log line goes. */
   log?: RequestLogger;
   /** A monotonic clock in milliseconds. */
@@ -72,13 +94,14 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
  * | caller | body | answer |
  * | --- | --- | --- |
  * | a user's token | none, `{}` or `{"scope":"me"}` | 200 `{ synced, state, stale?, message? }` |
- * | a user's token | `{"scope":"all"}` or `"deletions"` | 403 |
+ * | a user's token | `{"scope":"all"}`, `"deletions"` or `"usage"` | 403 |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"all", "resume"?: true}` | 200 the reconcile report; 409 while another call works the run |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"deletions"}` | 200 the outbox pass |
+ * | the secret key, or `Bearer <sync secret>` | `{"scope":"usage"}` | 200 `{ sent, duplicates, failed, pending }` |
  * | the secret key, or `Bearer <sync secret>` | no scope or `"me"` | 400 |
  * | anything else | | 401 |
  *
- * @param deps verification, the three syncs, CORS and log
+ * @param deps verification, the syncs and the usage flush, CORS and log
  * @returns the handler
  * @example
  * ```ts
@@ -108,9 +131,15 @@ export function createSyncHandler(deps: SyncDependencies): Handler {
         return jsonResponse(report);
       }
       if (scope === "deletions") return jsonResponse(await deps.processDeletions());
+      if (scope === "usage") {
+        const report = await deps.flushUsage();
+        detail.usage =
+          `${report.sent} sent, ${report.duplicates} duplicates, ${report.failed} failed, ${report.pending} pending`;
+        return jsonResponse(report);
+      }
       throw new HttpError(
         STATUS.BadRequest,
-        'The service key syncs "all" or "deletions"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions" or "usage"; send a user\'s token to sync that user',
       );
     }
     const user = await deps.verifyUser(request);
@@ -132,7 +161,8 @@ export function createSyncHandler(deps: SyncDependencies): Handler {
  *
  * @param config the validated configuration
  * @param options the reconcile's time budget ({@linkcode RECONCILE_BUDGET_MS} by default), page
- *   size (100) and customers applied per database call (200)
+ *   size (100) and customers applied per database call (200); the usage flush's time budget
+ *   ({@linkcode USAGE_FLUSH_BUDGET_MS} by default)
  * @returns dependencies for {@linkcode createSyncHandler}
  * @example
  * ```ts
@@ -145,6 +175,7 @@ export function createSyncDependencies(
     reconcileBudgetMs?: number;
     reconcilePageSize?: number;
     reconcileBatchSize?: number;
+    usageBudgetMs?: number;
   } = {},
 ): SyncDependencies {
   const caller = createCallerAccess(config);
@@ -157,6 +188,8 @@ export function createSyncDependencies(
   const deleteExternal = deleteExternalCustomers(polar);
   const deleteById = deleteCustomers(polar);
   const getSubscription = getSubscriptions(polar);
+  const listMeterPage = listMeters(polar);
+  const ingest = ingestEvents(polar);
   /** The SDK's request options for one call within the request's deadline, if any. */
   const within = (deadline?: Deadline) =>
     deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
@@ -171,6 +204,42 @@ export function createSyncDependencies(
     deleteCustomer: (externalId) => deletedOrAbsent(() => deleteExternal(externalId)),
     deleteCustomerById: (customerId) => deletedOrAbsent(() => deleteById(customerId)),
     pacer,
+  });
+  const flushUsage = createUsageFlush({
+    listMeters: async (paced) => {
+      const meters: unknown[] = [];
+      for (let page = 1, maxPage = 1; page <= maxPage; page++) {
+        const answer = await paced(() => listMeterPage({ page, limit: 100 }));
+        meters.push(...answer.items);
+        maxPage = answer.pagination.max_page;
+      }
+      return meters;
+    },
+    storeMeters: (meters) => rpc("store_polar_meters", { meters }),
+    claim: (maxRows) =>
+      rpc<PendingUsage[]>("claim_polar_usage_events", {
+        max_rows: maxRows,
+        lease_seconds: USAGE_CLAIM_LEASE_SECONDS,
+      }),
+    finish: (delivered, refused, released) =>
+      rpc<number>("finish_polar_usage_events", { delivered, refused, released }).then(Number),
+    pendingCount: () => rpc<number>("pending_polar_usage_count").then(Number),
+    ingest: async (events) => {
+      try {
+        const { inserted, duplicates } = await ingest({ events });
+        return { ok: true as const, inserted, duplicates: duplicates ?? 0 };
+      } catch (error) {
+        if (!(error instanceof errors.HTTPValidationError)) throw error;
+        const reason = validationDetails(error).map((d) => d.msg).filter(Boolean).join("; ");
+        return {
+          ok: false as const,
+          refused: true as const,
+          reason: reason || "Polar refused the events (422)",
+        };
+      }
+    },
+    pacer,
+    budgetMs: options.usageBudgetMs ?? USAGE_FLUSH_BUDGET_MS,
   });
   const applyState = (userId: string, change: unknown, deadline?: Deadline) =>
     rpc<ApplyResult>("apply_polar_state", { user_id: userId, change }, deadline);
@@ -226,6 +295,7 @@ export function createSyncDependencies(
       batchSize: options.reconcileBatchSize,
     })),
     processDeletions,
+    flushUsage,
   };
 }
 

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import {
   benefitGrantModel,
   customerStateModel,
+  DEMO_METER,
+  demoMeterModel,
   webhookEndpointModel,
 } from "../../../local/polar_models.ts";
 import { loadSyncFunctionConfig } from "../_shared/config.ts";
@@ -307,11 +309,15 @@ Deno.test("sync answers every refusal with JSON and CORS, and calls Polar for no
     ["a user asking for deletions", () => t.send(t.token, { scope: "deletions" }), 403, {
       error: "Forbidden",
     }],
+    ["a user asking for the usage flush", () => t.send(t.token, { scope: "usage" }), 403, {
+      error: "Forbidden",
+    }],
     ["an unknown scope", () => t.send(t.token, { scope: "everyone" }), 400, {
-      error: 'Invalid scope "everyone": expected "me", "all" or "deletions"',
+      error: 'Invalid scope "everyone": expected "me", "all", "deletions" or "usage"',
     }],
     ["the service key without a scope", () => t.send(t.supabase.serviceRoleKey), 400, {
-      error: 'The service key syncs "all" or "deletions"; send a user\'s token to sync that user',
+      error:
+        'The service key syncs "all", "deletions" or "usage"; send a user\'s token to sync that user',
     }],
     ["GET", () => t.send(t.token, undefined, "GET"), 405, { error: "Method not allowed" }],
   ];
@@ -530,11 +536,136 @@ Deno.test("sync refuses a wrong sync secret, and the sync secret anywhere but th
   }
   await test.step("the secret is no user's token: it never syncs a user", async () => {
     assert.deepEqual(await json(await t.send(SYNC_SECRET), 400), {
-      error: 'The service key syncs "all" or "deletions"; send a user\'s token to sync that user',
+      error:
+        'The service key syncs "all", "deletions" or "usage"; send a user\'s token to sync that user',
     });
   });
   assert.equal(t.polar.requests.length, 0, "no Polar call for any of them");
   assert.ok(!JSON.stringify(t.logs).includes(SYNC_SECRET), "the secret is never logged");
+});
+
+// ----- The usage flush -------------------------------------------------------------------------
+
+/** The fake's meters stored, then usage recorded for the user (as the database owner, naming
+ * the user): `units` of the demo sum meter and of a count meter per key. */
+async function recordUsage(
+  t: Awaited<ReturnType<typeof setup>>,
+  uses: { meter: string; units: number; key: string }[],
+) {
+  await t.db.query("select public.store_polar_meters($1::jsonb)", [JSON.stringify(t.polar.meters)]);
+  for (const use of uses) {
+    await t.db.query('select public.record_usage($1, $2, $3, \'{"feature": "test"}\', $4)', [
+      use.meter,
+      use.units,
+      use.key,
+      t.userId,
+    ]);
+  }
+}
+
+const COUNT_METER = demoMeterModel({
+  id: "0c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+  name: "calls",
+  filter: {
+    conjunction: "and",
+    clauses: [{ property: "name", operator: "eq", value: "api_call" }],
+  },
+  aggregation: { func: "count" },
+});
+
+Deno.test("sync's usage flush sends one event per recorded row and count unit, once over two flushes", async () => {
+  await using t = await setup();
+  t.polar.meters.push(COUNT_METER);
+  await recordUsage(t, [
+    { meter: DEMO_METER.name, units: 10, key: "a" },
+    { meter: DEMO_METER.name, units: 2.5, key: "b" },
+    { meter: "calls", units: 3, key: "c" },
+  ]);
+  const first = await json(await t.send(t.supabase.serviceRoleKey, { scope: "usage" }), 200);
+  assert.deepEqual(first, { sent: 5, duplicates: 0, failed: 0, pending: 0 });
+  assert.deepEqual(t.polarRoutes(), ["GET /v1/meters/", "POST /v1/events/ingest"]);
+  const second = await json(await t.send(SYNC_SECRET, { scope: "usage" }), 200);
+  assert.deepEqual(second, { sent: 0, duplicates: 0, failed: 0, pending: 0 });
+  const events = t.polar.events;
+  assert.equal(events.length, 5);
+  assert.equal(new Set(events.map((e) => e.external_id)).size, 5);
+  const sums = events.filter((e) => e.name === DEMO_METER.eventName);
+  assert.deepEqual(sums.map((e) => e.metadata).sort((x, y) => Number(x.units) - Number(y.units)), [
+    { feature: "test", units: 2.5 },
+    { feature: "test", units: 10 },
+  ]);
+  const counts = events.filter((e) => e.name === "api_call");
+  assert.equal(counts.length, 3);
+  assert.deepEqual(counts.map((e) => e.external_id?.split(":")[1]).sort(), ["1", "2", "3"]);
+  assert.ok(events.every((e) => e.external_customer_id === t.userId && e.customer_id === null));
+  const rows = await t.db.query<{ external_id: string; recorded_at: Date; delivered: boolean }>(
+    `select external_id, recorded_at, delivered_at is not null as delivered,
+       polar_refusal, claimed_until from public.polar_usage_events order by id`,
+  );
+  assert.deepEqual(rows.map((r) => r.delivered), [true, true, true]);
+  assert.ok(
+    counts.every((e) => e.external_id?.startsWith(`${rows[2].external_id}:`)),
+    "a count row's events carry its external_id with a suffix",
+  );
+  assert.equal(sums.find((e) => e.metadata.units === 10)!.external_id, rows[0].external_id);
+  assert.equal(
+    sums.find((e) => e.metadata.units === 10)!.timestamp,
+    new Date(rows[0].recorded_at).toISOString(),
+  );
+});
+
+Deno.test("sync's usage flush leaves rows pending while Polar fails, then delivers them once", async () => {
+  await using t = await setup();
+  await recordUsage(t, [{ meter: DEMO_METER.name, units: 4, key: "a" }]);
+  t.polar.mode = "server_error";
+  const failed = await t.send(t.supabase.serviceRoleKey, { scope: "usage" });
+  assert.equal(failed.status, 500, "the meters could not be refreshed");
+  await failed.body?.cancel();
+  const pending = await t.db.query<{ n: number }>(
+    "select count(*)::int as n from public.polar_usage_events where delivered_at is null",
+  );
+  assert.equal(pending[0].n, 1);
+  t.polar.mode = "ok";
+  assert.deepEqual(await json(await t.send(t.supabase.serviceRoleKey, { scope: "usage" }), 200), {
+    sent: 1,
+    duplicates: 0,
+    failed: 0,
+    pending: 0,
+  });
+  assert.equal(t.polar.events.length, 1);
+});
+
+Deno.test("sync's usage flush stores Polar's 422 reason on the refused row only", async () => {
+  await using t = await setup();
+  await recordUsage(t, [
+    { meter: DEMO_METER.name, units: 1, key: "a" },
+    { meter: DEMO_METER.name, units: 2, key: "b" },
+    { meter: DEMO_METER.name, units: 3, key: "c" },
+  ]);
+  // Polar refuses an event whose metadata is not flat: poison row b behind the functions' back.
+  await t.db.query(
+    `update public.polar_usage_events set metadata = '{"nested": {"x": 1}}' where idempotency_key = 'b'`,
+  );
+  assert.deepEqual(await json(await t.send(t.supabase.serviceRoleKey, { scope: "usage" }), 200), {
+    sent: 2,
+    duplicates: 0,
+    failed: 1,
+    pending: 0,
+  });
+  const rows = await t.db.query<{ key: string; delivered: boolean; polar_refusal: string | null }>(
+    `select idempotency_key as key, delivered_at is not null as delivered, polar_refusal
+     from public.polar_usage_events order by id`,
+  );
+  assert.deepEqual(rows, [
+    { key: "a", delivered: true, polar_refusal: null },
+    {
+      key: "b",
+      delivered: false,
+      polar_refusal: "Metadata values must be strings, numbers or booleans",
+    },
+    { key: "c", delivered: true, polar_refusal: null },
+  ]);
+  assert.deepEqual(t.polar.events.map((e) => e.metadata.units).sort(), [1, 3]);
 });
 
 // ----- The operator: one worker per run, pages, staleness ------------------------------------
