@@ -571,6 +571,12 @@ begin
     raise exception 'units must be a whole number for count meter "%", not %',
       spend_usage.meter, spend_usage.units using errcode = 'invalid_parameter_value';
   end if;
+  -- A count meter's units go to Polar as one event each, so a row is kept small enough for
+  -- one flush batch (1,000 events).
+  if v_meter.aggregation = 'count' and spend_usage.units > 1000 then
+    raise exception 'units must be at most 1000 for count meter "%" (one event each), not %',
+      spend_usage.meter, spend_usage.units using errcode = 'invalid_parameter_value';
+  end if;
   if v_meter.units_property is not null and v_metadata ? v_meter.units_property then
     raise exception 'metadata must not set "%", which carries the units of meter "%"',
       v_meter.units_property, spend_usage.meter using errcode = 'invalid_parameter_value';

@@ -10,7 +10,7 @@
 -- named api.call; the rest are unsupported, each for its own reason.
 -- =====================================================================================
 begin;
-select plan(93);
+select plan(94);
 
 -- ----- Fixtures -------------------------------------------------------------------------------
 insert into auth.users (id, email) values
@@ -226,6 +226,9 @@ select throws_ok($$select public.record_usage('calls', 1.5, 'dee')$$, '22023',
 select is(public.record_usage('calls', 2.0, 'dee-two'),
   '{"allowed": true, "balance": -2.0, "duplicate": false}'::jsonb,
   'and takes 2.0, a whole number');
+select throws_ok($$select public.record_usage('calls', 1001, 'dee-many')$$, '22023',
+  'units must be at most 1000 for count meter "calls" (one event each), not 1001',
+  'a count meter takes at most 1,000 units a call (one flush batch)');
 select throws_ok($$select public.consume_usage('nope', 1, 'dee')$$, '22023',
   'unknown meter "nope"', 'an unknown meter is refused by name');
 select throws_ok($$select public.consume_usage(null, 1, 'dee')$$, '22023',
