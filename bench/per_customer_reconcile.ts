@@ -18,12 +18,12 @@
  *
  * @module
  */
-import { describeError } from "../supabase/functions/_shared/log.ts";
-import type { PolarPacer } from "../supabase/functions/_shared/polar_pacer.ts";
+import { describeError } from "../supabase/functions/_polar/log.ts";
+import type { PolarPacer } from "../supabase/functions/_polar/polar_pacer.ts";
 import {
   subscriptionChange,
   type WebhookChange,
-} from "../supabase/functions/_shared/polar_webhooks.ts";
+} from "../supabase/functions/_polar/polar_webhooks.ts";
 import type { DeletionReport } from "../supabase/functions/sync/deletions.ts";
 import { applyPull, type ApplyResult } from "../supabase/functions/sync/pull.ts";
 

@@ -29,10 +29,10 @@ import {
 } from "../local/polar_models.ts";
 import { createPolarStandIn, type PolarStandIn } from "../local/polar_stand_in.ts";
 import { createFreshDatabase, startThrowawayCluster } from "../reliability/databases.ts";
-import { DEFAULT_POLAR_CALLS_PER_MINUTE } from "../supabase/functions/_shared/config.ts";
+import { DEFAULT_POLAR_CALLS_PER_MINUTE } from "../supabase/functions/_polar/config.ts";
 import { listSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
-import { createPolarClient, type PolarCore } from "../supabase/functions/_shared/polar.ts";
-import { createPolarPacer } from "../supabase/functions/_shared/polar_pacer.ts";
+import { createPolarClient, type PolarCore } from "../supabase/functions/_polar/polar.ts";
+import { createPolarPacer } from "../supabase/functions/_polar/polar_pacer.ts";
 import { createReconciler, type ReconcileReport } from "../supabase/functions/sync/reconcile.ts";
 import { createReconcileWiring } from "../supabase/functions/sync/reconcile_wiring.ts";
 import { createReconciler as createPerCustomerReconciler } from "./per_customer_reconcile.ts";

@@ -17,16 +17,16 @@ import {
   readSupabaseKey,
   readSupabaseUrl,
   UUID,
-} from "../supabase/functions/_shared/config.ts";
+} from "../supabase/functions/_polar/config.ts";
 import {
   createPolarCustomerApi,
   type LinkOptions,
   linkPolarCustomer,
   type LinkResult,
   type PolarCustomer,
-} from "../supabase/functions/_shared/customer_link.ts";
-import { createPolarClient, orNullOnNotFound } from "../supabase/functions/_shared/polar.ts";
-import { createServerClient } from "../supabase/functions/_shared/supabase.ts";
+} from "../supabase/functions/_polar/customer_link.ts";
+import { createPolarClient, orNullOnNotFound } from "../supabase/functions/_polar/polar.ts";
+import { createServerClient } from "../supabase/functions/_polar/supabase.ts";
 
 /** What {@linkcode linkExistingCustomer} depends on. */
 export interface LinkCustomerDependencies {

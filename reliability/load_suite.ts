@@ -15,7 +15,7 @@
 import assert from "node:assert/strict";
 import { startStack } from "../local/stack.ts";
 import { signWebhook } from "../local/webhook_signing.ts";
-import { toWebhookDelivery } from "../supabase/functions/_shared/polar_webhooks.ts";
+import { toWebhookDelivery } from "../supabase/functions/_polar/polar_webhooks.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { SITE_URL } from "./harness.ts";
 import { seededRandom, type UniqueEvent, userHistory, withRedeliveries } from "./load_events.ts";

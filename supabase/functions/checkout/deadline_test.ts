@@ -4,9 +4,9 @@
  * SDK against the loopback fake), with Polar slow and a short budget for the request.
  */
 import assert from "node:assert/strict";
-import { loadCheckoutFunctionConfig } from "../_shared/config.ts";
-import { requestDeadline } from "../_shared/deadline.ts";
-import type { RequestLog } from "../_shared/log.ts";
+import { loadCheckoutFunctionConfig } from "../_polar/config.ts";
+import { requestDeadline } from "../_polar/deadline.ts";
+import type { RequestLog } from "../_polar/log.ts";
 import { insertUser } from "../tests/support/database.ts";
 import { startFakePolar } from "../tests/support/fake_polar.ts";
 import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";

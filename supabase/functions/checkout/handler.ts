@@ -6,22 +6,22 @@
  */
 import { errors, type models } from "@polar-sh/sdk/2026-10";
 import { createCheckouts } from "@polar-sh/sdk/2026-10/services/checkouts";
-import { readJsonObject } from "../_shared/body.ts";
-import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
-import type { CheckoutFunctionConfig, UserFunctionConfig } from "../_shared/config.ts";
+import { readJsonObject } from "../_polar/body.ts";
+import { type CallerAccess, createCallerAccess } from "../_polar/caller.ts";
+import type { CheckoutFunctionConfig, UserFunctionConfig } from "../_polar/config.ts";
 import {
   createCustomerResolver,
   createPolarCustomerApi,
   linkPolarCustomer,
-} from "../_shared/customer_link.ts";
-import { createCors } from "../_shared/cors.ts";
-import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
-import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
-import type { RequestLogger } from "../_shared/log.ts";
-import type { Deadline } from "../_shared/deadline.ts";
-import { createPolarClient, POLAR_TIMEOUT_SECONDS, validationDetails } from "../_shared/polar.ts";
-import { createServerClient } from "../_shared/supabase.ts";
-import type { VerifiedUser } from "../_shared/auth.ts";
+} from "../_polar/customer_link.ts";
+import { createCors } from "../_polar/cors.ts";
+import { HttpError, jsonResponse, STATUS } from "../_polar/http_error.ts";
+import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
+import type { RequestLogger } from "../_polar/log.ts";
+import type { Deadline } from "../_polar/deadline.ts";
+import { createPolarClient, POLAR_TIMEOUT_SECONDS, validationDetails } from "../_polar/polar.ts";
+import { createServerClient } from "../_polar/supabase.ts";
+import type { VerifiedUser } from "../_polar/auth.ts";
 import { type CheckoutRequest, createCheckoutRequestReader } from "./request.ts";
 
 /** The body of Polar's `POST /v1/checkouts/`. */

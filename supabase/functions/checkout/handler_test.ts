@@ -1,16 +1,16 @@
 import assert from "node:assert/strict";
 import { errors } from "@polar-sh/sdk/2026-10";
-import { createCallerAccess } from "../_shared/caller.ts";
+import { createCallerAccess } from "../_polar/caller.ts";
 import {
   createCustomerResolver,
   createPolarCustomerApi,
   EMAIL_REQUIRED_MESSAGE,
   EMAIL_TAKEN_MESSAGE,
   linkPolarCustomer,
-} from "../_shared/customer_link.ts";
-import type { RequestLog } from "../_shared/log.ts";
-import { createPolarClient } from "../_shared/polar.ts";
-import { createServerClient } from "../_shared/supabase.ts";
+} from "../_polar/customer_link.ts";
+import type { RequestLog } from "../_polar/log.ts";
+import { createPolarClient } from "../_polar/polar.ts";
+import { createServerClient } from "../_polar/supabase.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import { startFakePolar } from "../tests/support/fake_polar.ts";
 import { refusedAuthorizations } from "../tests/support/refused_tokens.ts";

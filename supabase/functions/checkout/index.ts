@@ -1,5 +1,5 @@
-import { loadCheckoutFunctionConfig } from "../_shared/config.ts";
-import { serve } from "../_shared/serve.ts";
+import { loadCheckoutFunctionConfig } from "../_polar/config.ts";
+import { serve } from "../_polar/serve.ts";
 import { createCheckoutDependencies, createCheckoutHandler } from "./handler.ts";
 
 serve(

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { UUID } from "../_shared/config.ts";
-import { HttpError, STATUS } from "../_shared/http_error.ts";
-import { createRedirectUrlValidator, type RedirectUrlOptions } from "../_shared/redirect_url.ts";
+import { UUID } from "../_polar/config.ts";
+import { HttpError, STATUS } from "../_polar/http_error.ts";
+import { createRedirectUrlValidator, type RedirectUrlOptions } from "../_polar/redirect_url.ts";
 import { withCheckoutIdPlaceholder } from "./success_url.ts";
 
 /** Most products one checkout may offer; Polar shows them as a choice, the first selected. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { HttpError } from "../_shared/http_error.ts";
+import { HttpError } from "../_polar/http_error.ts";
 import { createCheckoutRequestReader, MAX_PRODUCTS } from "./request.ts";
 
 const SITE_URL = "https://app.example.com";

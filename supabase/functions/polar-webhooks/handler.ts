@@ -6,19 +6,19 @@
  */
 import { webhooks } from "@polar-sh/sdk/2026-10";
 import type { SupabaseClient } from "@supabase/supabase-js";
-import { readBodyText } from "../_shared/body.ts";
-import type { WebhookFunctionConfig } from "../_shared/config.ts";
-import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
-import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
-import type { RequestLogger } from "../_shared/log.ts";
+import { readBodyText } from "../_polar/body.ts";
+import type { WebhookFunctionConfig } from "../_polar/config.ts";
+import { HttpError, jsonResponse, STATUS } from "../_polar/http_error.ts";
+import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
+import type { RequestLogger } from "../_polar/log.ts";
 import {
   InvalidEventError,
   toWebhookDelivery,
   WEBHOOK_OUTCOMES,
   type WebhookDelivery,
   type WebhookResult,
-} from "../_shared/polar_webhooks.ts";
-import { createServerClient } from "../_shared/supabase.ts";
+} from "../_polar/polar_webhooks.ts";
+import { createServerClient } from "../_polar/supabase.ts";
 
 /** The largest body accepted: 1 MiB, far above any Polar event (a few KB). */
 export const MAX_WEBHOOK_BODY_BYTES = 1024 * 1024;

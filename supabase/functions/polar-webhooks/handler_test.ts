@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import type { models } from "@polar-sh/sdk/2026-10";
-import type { RequestLog } from "../_shared/log.ts";
-import { SUBSCRIPTION_EVENT_TYPES } from "../_shared/polar_webhooks.ts";
-import { createServerClient } from "../_shared/supabase.ts";
+import type { RequestLog } from "../_polar/log.ts";
+import { SUBSCRIPTION_EVENT_TYPES } from "../_polar/polar_webhooks.ts";
+import { createServerClient } from "../_polar/supabase.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import { benefitGrantModel, customerStateModel } from "../../../local/polar_models.ts";
 import {

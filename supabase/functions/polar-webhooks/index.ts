@@ -1,5 +1,5 @@
-import { loadWebhookFunctionConfig } from "../_shared/config.ts";
-import { serve } from "../_shared/serve.ts";
+import { loadWebhookFunctionConfig } from "../_polar/config.ts";
+import { serve } from "../_polar/serve.ts";
 import { createPolarWebhookDependencies, createPolarWebhookHandler } from "./handler.ts";
 
 serve(

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { SignJWT } from "jose";
-import { requestDeadline } from "../_shared/deadline.ts";
-import type { RequestLog } from "../_shared/log.ts";
+import { requestDeadline } from "../_polar/deadline.ts";
+import type { RequestLog } from "../_polar/log.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import { startFakePolar } from "../tests/support/fake_polar.ts";
 import { userClaims } from "../tests/support/keys.ts";

@@ -4,20 +4,20 @@
  * @module
  */
 import { createCustomerSessions } from "@polar-sh/sdk/2026-10/services/customer_sessions";
-import { readJsonObject } from "../_shared/body.ts";
+import { readJsonObject } from "../_polar/body.ts";
 import {
   type CallerAccess,
   type CallerAccessOptions,
   createCallerAccess,
-} from "../_shared/caller.ts";
-import type { UserFunctionConfig } from "../_shared/config.ts";
-import type { Deadline } from "../_shared/deadline.ts";
-import { createCors } from "../_shared/cors.ts";
-import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
-import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
-import type { RequestLogger } from "../_shared/log.ts";
-import { createPolarClient, isValidationErrorOn, POLAR_TIMEOUT_SECONDS } from "../_shared/polar.ts";
-import { createRedirectUrlValidator } from "../_shared/redirect_url.ts";
+} from "../_polar/caller.ts";
+import type { UserFunctionConfig } from "../_polar/config.ts";
+import type { Deadline } from "../_polar/deadline.ts";
+import { createCors } from "../_polar/cors.ts";
+import { HttpError, jsonResponse, STATUS } from "../_polar/http_error.ts";
+import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
+import type { RequestLogger } from "../_polar/log.ts";
+import { createPolarClient, isValidationErrorOn, POLAR_TIMEOUT_SECONDS } from "../_polar/polar.ts";
+import { createRedirectUrlValidator } from "../_polar/redirect_url.ts";
 
 /** What the portal handler depends on; tests pass their own. */
 export interface PortalDependencies extends CallerAccess {

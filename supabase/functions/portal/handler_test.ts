@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { errors } from "@polar-sh/sdk/2026-10";
-import { createCallerAccess } from "../_shared/caller.ts";
-import type { RequestLog } from "../_shared/log.ts";
+import { createCallerAccess } from "../_polar/caller.ts";
+import type { RequestLog } from "../_polar/log.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import { refusedAuthorizations } from "../tests/support/refused_tokens.ts";
 import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";

@@ -1,5 +1,5 @@
-import { loadUserFunctionConfig } from "../_shared/config.ts";
-import { serve } from "../_shared/serve.ts";
+import { loadUserFunctionConfig } from "../_polar/config.ts";
+import { serve } from "../_polar/serve.ts";
 import { createPortalDependencies, createPortalHandler } from "./handler.ts";
 
 serve(

@@ -4,9 +4,9 @@
  * loopback fake that hangs), with a short budget for the request.
  */
 import assert from "node:assert/strict";
-import { loadSyncFunctionConfig } from "../_shared/config.ts";
-import { requestDeadline } from "../_shared/deadline.ts";
-import type { RequestLog } from "../_shared/log.ts";
+import { loadSyncFunctionConfig } from "../_polar/config.ts";
+import { requestDeadline } from "../_polar/deadline.ts";
+import type { RequestLog } from "../_polar/log.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import { startFakePolar } from "../tests/support/fake_polar.ts";
 import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";

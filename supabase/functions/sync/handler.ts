@@ -18,23 +18,23 @@ import { listMeters } from "@polar-sh/sdk/2026-10/services/meters";
 import { getSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
 import { errors } from "@polar-sh/sdk/2026-10";
 import type { SupabaseClient } from "@supabase/supabase-js";
-import { readJsonObject } from "../_shared/body.ts";
-import { type CallerAccess, createCallerAccess } from "../_shared/caller.ts";
-import type { SyncFunctionConfig, UserFunctionConfig } from "../_shared/config.ts";
-import { createCors } from "../_shared/cors.ts";
-import { HttpError, jsonResponse, STATUS } from "../_shared/http_error.ts";
-import { createJsonHandler, type Handler } from "../_shared/json_handler.ts";
-import type { RequestLogger } from "../_shared/log.ts";
-import { createOperatorCheck } from "../_shared/operator.ts";
-import type { Deadline } from "../_shared/deadline.ts";
+import { readJsonObject } from "../_polar/body.ts";
+import { type CallerAccess, createCallerAccess } from "../_polar/caller.ts";
+import type { SyncFunctionConfig, UserFunctionConfig } from "../_polar/config.ts";
+import { createCors } from "../_polar/cors.ts";
+import { HttpError, jsonResponse, STATUS } from "../_polar/http_error.ts";
+import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
+import type { RequestLogger } from "../_polar/log.ts";
+import { createOperatorCheck } from "../_polar/operator.ts";
+import type { Deadline } from "../_polar/deadline.ts";
 import {
   createPolarClient,
   orNullOnNotFound,
   POLAR_TIMEOUT_SECONDS,
   validationDetails,
-} from "../_shared/polar.ts";
-import { createPolarPacer } from "../_shared/polar_pacer.ts";
-import { createServerClient } from "../_shared/supabase.ts";
+} from "../_polar/polar.ts";
+import { createPolarPacer } from "../_polar/polar_pacer.ts";
+import { createServerClient } from "../_polar/supabase.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
 import { createReconciler, type ReconcileReport } from "./reconcile.ts";
 import { createReconcileWiring } from "./reconcile_wiring.ts";
@@ -49,7 +49,7 @@ import {
   type UserSyncAnswer,
   type UserSyncClaim,
 } from "./user_sync.ts";
-import type { VerifiedUser } from "../_shared/auth.ts";
+import type { VerifiedUser } from "../_polar/auth.ts";
 
 /**
  * Milliseconds a reconcile call works before it saves its place and answers. Supabase's edge

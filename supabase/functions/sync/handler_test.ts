@@ -6,13 +6,13 @@ import {
   demoMeterModel,
   webhookEndpointModel,
 } from "../../../local/polar_models.ts";
-import { loadSyncFunctionConfig } from "../_shared/config.ts";
-import { constantTimeEqual } from "../_shared/constant_time.ts";
-import type { OperatorCheck } from "../_shared/operator.ts";
-import type { RequestLog } from "../_shared/log.ts";
+import { loadSyncFunctionConfig } from "../_polar/config.ts";
+import { constantTimeEqual } from "../_polar/constant_time.ts";
+import type { OperatorCheck } from "../_polar/operator.ts";
+import type { RequestLog } from "../_polar/log.ts";
 import { applyPolarWebhook } from "../polar-webhooks/handler.ts";
-import { createServerClient } from "../_shared/supabase.ts";
-import { toWebhookDelivery } from "../_shared/polar_webhooks.ts";
+import { createServerClient } from "../_polar/supabase.ts";
+import { toWebhookDelivery } from "../_polar/polar_webhooks.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import { startFakePolar } from "../tests/support/fake_polar.ts";
 import { customerStateEvent, subscriptionFixture } from "../tests/support/polar_events.ts";

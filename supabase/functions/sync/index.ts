@@ -1,5 +1,5 @@
-import { loadSyncFunctionConfig } from "../_shared/config.ts";
-import { serve } from "../_shared/serve.ts";
+import { loadSyncFunctionConfig } from "../_polar/config.ts";
+import { serve } from "../_polar/serve.ts";
 import { createSyncDependencies, createSyncHandler } from "./handler.ts";
 
 serve(

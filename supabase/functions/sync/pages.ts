@@ -10,11 +10,7 @@
  *
  * @module
  */
-import {
-  customerLink,
-  customerStateChange,
-  subscriptionChange,
-} from "../_shared/polar_webhooks.ts";
+import { customerLink, customerStateChange, subscriptionChange } from "../_polar/polar_webhooks.ts";
 
 /** The lists a run reads, in order. */
 export const RECONCILE_LISTS = ["customer", "subscription", "grant", "meter"] as const;

@@ -10,7 +10,7 @@ import {
   customerStateChange,
   subscriptionChange,
   type WebhookChange,
-} from "../_shared/polar_webhooks.ts";
+} from "../_polar/polar_webhooks.ts";
 
 /** What the database answered to a pulled change. */
 export interface ApplyResult {

@@ -24,10 +24,10 @@
  *
  * @module
  */
-import { HttpError, STATUS } from "../_shared/http_error.ts";
-import { describeError } from "../_shared/log.ts";
-import type { PolarPacer } from "../_shared/polar_pacer.ts";
-import { subscriptionChange, type WebhookChange } from "../_shared/polar_webhooks.ts";
+import { HttpError, STATUS } from "../_polar/http_error.ts";
+import { describeError } from "../_polar/log.ts";
+import type { PolarPacer } from "../_polar/polar_pacer.ts";
+import { subscriptionChange, type WebhookChange } from "../_polar/polar_webhooks.ts";
 import type { DeletionReport } from "./deletions.ts";
 import { POLAR_MAX_PAGE_SIZE, RECONCILE_LISTS, type ReconcileList, stagePage } from "./pages.ts";
 import { applyPull, type ApplyResult } from "./pull.ts";

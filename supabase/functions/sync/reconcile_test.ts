@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { customerModel } from "../../../local/polar_models.ts";
-import { HttpError } from "../_shared/http_error.ts";
-import { createPolarPacer } from "../_shared/polar_pacer.ts";
+import { HttpError } from "../_polar/http_error.ts";
+import { createPolarPacer } from "../_polar/polar_pacer.ts";
 import type { ReconcileList } from "./pages.ts";
 import {
   createReconciler,

@@ -15,8 +15,8 @@ import {
 } from "@polar-sh/sdk/2026-10/services/customers";
 import { getSubscriptions, listSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
 import { listWebhookEndpointsWebhooks } from "@polar-sh/sdk/2026-10/services/webhooks";
-import { orNullOnNotFound, type PolarCore } from "../_shared/polar.ts";
-import type { PolarPacer } from "../_shared/polar_pacer.ts";
+import { orNullOnNotFound, type PolarCore } from "../_polar/polar.ts";
+import type { PolarPacer } from "../_polar/polar_pacer.ts";
 import type { DeletionReport } from "./deletions.ts";
 import type { ReconcileList } from "./pages.ts";
 import type { ApplyResult } from "./pull.ts";

@@ -4,8 +4,8 @@ import {
   customerStateModel,
   webhookEndpointModel,
 } from "../../../local/polar_models.ts";
-import { createPolarClient } from "../_shared/polar.ts";
-import { createPolarPacer } from "../_shared/polar_pacer.ts";
+import { createPolarClient } from "../_polar/polar.ts";
+import { createPolarPacer } from "../_polar/polar_pacer.ts";
 import { startFakePolar } from "../tests/support/fake_polar.ts";
 import { createReconcileWiring } from "./reconcile_wiring.ts";
 

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { HttpError, STATUS } from "../_shared/http_error.ts";
+import { HttpError, STATUS } from "../_polar/http_error.ts";
 
 /** The scopes of a sync request. */
 export const SYNC_SCOPES = ["me", "all", "deletions", "usage"] as const;

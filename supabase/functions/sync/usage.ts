@@ -10,8 +10,8 @@
  *
  * @module
  */
-import { describeError } from "../_shared/log.ts";
-import type { PolarPacer } from "../_shared/polar_pacer.ts";
+import { describeError } from "../_polar/log.ts";
+import type { PolarPacer } from "../_polar/polar_pacer.ts";
 
 /** One claimed outbox row (`public.claim_polar_usage_events`). */
 export interface PendingUsage {

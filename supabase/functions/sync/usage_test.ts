@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { createPolarPacer } from "../_shared/polar_pacer.ts";
+import { createPolarPacer } from "../_polar/polar_pacer.ts";
 import {
   createUsageFlush,
   type IngestOutcome,

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { VerifiedUser } from "../_shared/auth.ts";
+import type { VerifiedUser } from "../_polar/auth.ts";
 import { applyPull, type PullDependencies } from "./pull.ts";
 
 /**

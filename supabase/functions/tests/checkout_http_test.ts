@@ -3,7 +3,7 @@
  * loopback stand-ins of Supabase (JWKS, PostgREST on PGlite) and Polar.
  */
 import assert from "node:assert/strict";
-import { EMAIL_TAKEN_MESSAGE } from "../_shared/customer_link.ts";
+import { EMAIL_TAKEN_MESSAGE } from "../_polar/customer_link.ts";
 import { insertUser } from "./support/database.ts";
 import { startFakePolar } from "./support/fake_polar.ts";
 import { startFunction } from "./support/loopback.ts";
