@@ -69,6 +69,8 @@ if (import.meta.main) {
       polarWebhookSecret: Deno.env.get("POLAR_WEBHOOK_SECRET") || undefined,
       polarWebhooks: webhooksSetting(),
       polarMeterRecomputeDelayMs: delaySetting(),
+      // As Supabase Cron would run the schedule's usage flush (docs/usage.md).
+      usageFlushIntervalMs: 10_000,
       log: (message) => console.log(`  starting ${message}`),
       onFunctionOutput: (name, line) => console.log(`[${name}] ${line}`),
     });

@@ -17,6 +17,10 @@ export interface SiteConfig {
   product_id: string;
   /** The benefit key the example's members-only notes are gated on. */
   entitlement_key: string;
+  /** The Polar meter the example's "Summarise" spends. */
+  meter: string;
+  /** The one-time product that adds credits to {@linkcode SiteConfig.meter}. */
+  credit_product_id: string;
 }
 
 /**
@@ -27,7 +31,7 @@ export interface SiteConfig {
  * @throws {Error} when bundling fails
  * @example
  * ```ts
- * const site = await createExampleSite({ api_url, anon_key, product_id, entitlement_key });
+ * const site = await createExampleSite({ api_url, anon_key, product_id, entitlement_key, meter, credit_product_id });
  * Deno.serve({ hostname: "127.0.0.1", port: 3000 }, site);
  * ```
  */

@@ -64,10 +64,12 @@ export interface FunctionProcess extends AsyncDisposable {
 export interface StartFunctionOptions {
   /** Called with each line the function writes (standard output and error), as it comes. */
   onOutput?: (line: string) => void;
+  /** The folder that holds the function's folder; this project's `supabase/functions/` by default. */
+  functionsDir?: URL;
 }
 
 /**
- * Starts `supabase/functions/<name>/index.ts` with `deno run`, as a user would, on a free port
+ * Starts `supabase/functions/<name>/index.ts` (or `<functionsDir>/<name>/index.ts`) with `deno run`, as a user would, on a free port
  * of 127.0.0.1 with the given environment, and waits until it answers.
  *
  * @param name the function's folder
@@ -86,7 +88,8 @@ export async function startFunction(
   options: StartFunctionOptions = {},
 ): Promise<FunctionProcess> {
   const port = freePort();
-  const entry = new URL(`../supabase/functions/${name}/index.ts`, import.meta.url);
+  const functionsDir = options.functionsDir ?? new URL("../supabase/functions/", import.meta.url);
+  const entry = new URL(`${name}/index.ts`, functionsDir);
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-net", "--allow-env", "--allow-read", entry.pathname],
     env: {

@@ -58,6 +58,12 @@ export interface StackOptions {
    * recomputes that customer's meters and sends `customer.state_changed` (Polar: 15 s to 180
    * min); 3000 by default. */
   polarMeterRecomputeDelayMs?: number;
+  /**
+   * Milliseconds between two usage flushes (`sync` with `{"scope":"usage"}`), as the schedule
+   * runs them on a project (every minute with pg_cron, every 10 s with Supabase Cron); off by
+   * default. One flush always runs at start, which stores Polar's meters.
+   */
+  usageFlushIntervalMs?: number;
   /** Polar calls per minute the sync function's reconcile allows itself (the stand-in has no
    * limit, so the local stack lets it run fast). */
   polarSyncRatePerMinute?: number;
@@ -141,6 +147,8 @@ export const DEMO_USERS: readonly DemoUser[] = [
 ];
 
 const FUNCTIONS_DIR = new URL("../supabase/functions/", import.meta.url);
+/** The example app's own functions (its paid "Summarise"), served beside the project's. */
+const EXAMPLE_FUNCTIONS_DIR = new URL("../examples/web/supabase/functions/", import.meta.url);
 
 /**
  * Starts the stack and waits until every part answers.
@@ -241,14 +249,23 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     // The schedule's secret: only the sync function is given it, as a deployed project would be.
     const syncSecret = createSyncSecret();
     const functions = new Map<string, FunctionProcess>();
-    for (const name of await functionNames()) {
-      log(`function: ${name}`);
-      const env = name === "sync" ? { ...functionEnv, POLAR_SYNC_SECRET: syncSecret } : functionEnv;
-      const process = await startFunction(name, env, {
-        onOutput: options.onFunctionOutput && ((line) => options.onFunctionOutput!(name, line)),
-      });
-      functions.set(name, process);
-      cleanups.push(async () => await process[Symbol.asyncDispose]());
+    // An app's own function gets what Supabase gives every function, none of Polar's secrets.
+    const appEnv = { SUPABASE_URL: api.url, ...keyEnv };
+    for (const functionsDir of [FUNCTIONS_DIR, EXAMPLE_FUNCTIONS_DIR]) {
+      for (const name of await functionNames(functionsDir)) {
+        log(`function: ${name}`);
+        const env = functionsDir === EXAMPLE_FUNCTIONS_DIR
+          ? appEnv
+          : name === "sync"
+          ? { ...functionEnv, POLAR_SYNC_SECRET: syncSecret }
+          : functionEnv;
+        const process = await startFunction(name, env, {
+          functionsDir,
+          onOutput: options.onFunctionOutput && ((line) => options.onFunctionOutput!(name, line)),
+        });
+        functions.set(name, process);
+        cleanups.push(async () => await process[Symbol.asyncDispose]());
+      }
     }
 
     const gateway = { ...newKeys, serviceRoleToken: serviceRoleKey };
@@ -267,6 +284,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
 
     for (const user of DEMO_USERS) await createPasswordUser(db, user.email, user.password);
+    const flushUsage = () => flushUsageOnce(functions.get("sync")!, syncSecret, log);
+    await flushUsage();
+    if (options.usageFlushIntervalMs) {
+      let flushing = Promise.resolve();
+      const timer = setInterval(() => {
+        flushing = flushing.then(flushUsage);
+      }, options.usageFlushIntervalMs);
+      cleanups.push(async () => {
+        clearInterval(timer);
+        await flushing;
+      });
+    }
     if (!options.siteUrl) {
       log("example site: bundling examples/web");
       siteRoutes.handle = await createExampleSite({
@@ -274,6 +303,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         anon_key: newKeys.publishable,
         product_id: DEMO_PRODUCT_ID,
         entitlement_key: DEMO_ENTITLEMENT_KEY,
+        meter: DEMO_METER.name,
+        credit_product_id: CREDIT_PACK_PRODUCT_ID,
       });
     }
 
@@ -344,16 +375,38 @@ async function listen(
   }
 }
 
-async function functionNames(): Promise<string[]> {
+async function functionNames(functionsDir: URL): Promise<string[]> {
   const names: string[] = [];
-  for await (const entry of Deno.readDir(FUNCTIONS_DIR)) {
+  for await (const entry of Deno.readDir(functionsDir)) {
     if (!entry.isDirectory || entry.name.startsWith("_") || entry.name === "tests") continue;
     try {
-      await Deno.stat(new URL(`${entry.name}/index.ts`, FUNCTIONS_DIR));
+      await Deno.stat(new URL(`${entry.name}/index.ts`, functionsDir));
       names.push(entry.name);
     } catch { /* not a function */ }
   }
   return names.sort();
+}
+
+/**
+ * One usage flush as the schedule sends it: it stores Polar's meters, then sends the outbox. A
+ * failure is logged, not thrown: the next flush tries again, as on a project.
+ */
+async function flushUsageOnce(
+  sync: FunctionProcess,
+  syncSecret: string,
+  log: (message: string) => void,
+): Promise<void> {
+  try {
+    const response = await fetch(`${sync.url}/`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${syncSecret}`, "Content-Type": "application/json" },
+      body: JSON.stringify({ scope: "usage" }),
+    });
+    const body = await response.text();
+    if (!response.ok) log(`usage flush: ${response.status} ${body}`);
+  } catch (error) {
+    log(`usage flush: ${(error as Error).message}`);
+  }
 }
 
 /** 32 random bytes as hex, as `openssl rand -hex 32` makes a `POLAR_SYNC_SECRET`. */

@@ -4,7 +4,8 @@
  * RLS), start a checkout and open the customer portal through the project's functions, and list
  * the members-only notes, which the example's own table gates with `has_entitlement`. Coming back
  * from checkout (`?checkout_id=`), it asks the `sync` function for the new state at once rather
- * than waiting for Polar's webhooks.
+ * than waiting for Polar's webhooks. "Summarise" spends credits through the example's own edge
+ * function (`consume_usage` in the database); at zero it offers the credit pack.
  *
  * @module
  */
@@ -15,6 +16,9 @@ interface PageConfig {
   anon_key: string;
   product_id: string;
   entitlement_key: string;
+  /** The Polar meter "Summarise" spends, and the one-time product that adds to it. */
+  meter: string;
+  credit_product_id: string;
 }
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -23,6 +27,12 @@ const account = element("account");
 const message = element("message");
 const statusText = element("status");
 const notice = element("notice");
+const balanceText = element("balance");
+const summary = element("summary");
+const outOfCredits = element("out-of-credits");
+
+/** Where the credit balance before a credit checkout is kept, to see the top-up arrive. */
+const CREDITS_BEFORE = "credits-before-checkout";
 
 /** Statuses of a subscription that still runs (Polar's names). */
 const LIVE_STATUSES = ["active", "trialing", "past_due"];
@@ -84,6 +94,18 @@ async function renderMembers() {
   if (error) message.textContent = error.message;
 }
 
+/** The caller's credits now: the database's balance, exact and immediate. */
+async function readBalance(): Promise<number | null> {
+  const { data, error } = await supabase.rpc("usage_balance", { meter: config.meter });
+  return error ? null : Number(data);
+}
+
+async function renderCredits() {
+  const balance = await readBalance();
+  balanceText.textContent = balance === null ? "Unavailable" : String(balance);
+  return balance;
+}
+
 async function render() {
   const { data: { session } } = await supabase.auth.getSession();
   signInForm.hidden = Boolean(session);
@@ -99,6 +121,7 @@ async function render() {
   element("subscribe").hidden = LIVE_STATUSES.includes(String(data?.status));
   if (error) message.textContent = error.message;
   await renderMembers();
+  await renderCredits();
 }
 
 /** Seconds the sync function waits between two pulls for one user (see its README section). */
@@ -106,11 +129,15 @@ const SYNC_INTERVAL_MS = 5_500;
 
 /**
  * Back from checkout: asks `sync` to pull the new state from Polar now. Polar may still be
- * confirming the payment for a few seconds, so it asks up to three times.
+ * confirming the payment (and, for credits, counting them) for a few seconds, so it asks up to
+ * three times. A subscription shows in the state; credits show as a balance above the one before.
  */
 async function confirmCheckout() {
   const { data: { session } } = await supabase.auth.getSession();
-  if (!session || !new URLSearchParams(location.search).has("checkout_id")) return;
+  const query = new URLSearchParams(location.search);
+  if (!session || !query.has("checkout_id")) return;
+  const credits = query.get("purchase") === "credits";
+  const before = Number(sessionStorage.getItem(CREDITS_BEFORE) ?? 0);
   notice.textContent = "Confirming your payment…";
   for (let attempt = 0; attempt < 3; attempt++) {
     if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, SYNC_INTERVAL_MS));
@@ -120,14 +147,28 @@ async function confirmCheckout() {
       message.textContent = await describeError(error);
       return;
     }
-    if (data.state.has_active_subscription) {
-      notice.textContent = "Payment received";
+    const arrived = credits
+      ? ((await readBalance()) ?? 0) > before
+      : data.state.has_active_subscription;
+    if (arrived) {
+      notice.textContent = credits ? "Credits added" : "Payment received";
+      sessionStorage.removeItem(CREDITS_BEFORE);
       history.replaceState(null, "", location.pathname);
       await render();
       return;
     }
   }
   notice.textContent = "Your payment is still being confirmed; this page will show it shortly.";
+}
+
+/** Opens Polar's checkout for a product; back here with `purchase` in the query. */
+async function openCheckout(productId: string, purchase: string) {
+  const back = `${location.origin}${location.pathname}?purchase=${purchase}`;
+  const { data, error } = await supabase.functions.invoke("checkout", {
+    body: { product_id: productId, success_url: back, return_url: location.href },
+  });
+  if (error) throw error;
+  location.href = data.url;
 }
 
 signInForm.addEventListener("submit", (event) => {
@@ -146,12 +187,38 @@ signInForm.addEventListener("submit", (event) => {
 });
 
 element<HTMLButtonElement>("subscribe").addEventListener("click", (event) => {
-  whileBusy(event.currentTarget as HTMLButtonElement, "Opening checkout…", async () => {
-    const { data, error } = await supabase.functions.invoke("checkout", {
-      body: { product_id: config.product_id, return_url: location.href },
+  whileBusy(
+    event.currentTarget as HTMLButtonElement,
+    "Opening checkout…",
+    () => openCheckout(config.product_id, "plan"),
+  );
+});
+
+element<HTMLButtonElement>("summarise").addEventListener("click", (event) => {
+  whileBusy(event.currentTarget as HTMLButtonElement, "Summarising…", async () => {
+    outOfCredits.hidden = true;
+    summary.textContent = "";
+    // One id per click: a retry of this request is not charged again.
+    const { data, error } = await supabase.functions.invoke("summarise", {
+      body: { text: element<HTMLTextAreaElement>("text").value, request_id: crypto.randomUUID() },
     });
+    if (error instanceof FunctionsHttpError && error.context.status === 402) {
+      const body = await error.context.json();
+      element("out-of-credits-words").textContent = body.error;
+      balanceText.textContent = String(body.balance);
+      outOfCredits.hidden = false;
+      return;
+    }
     if (error) throw error;
-    location.href = data.url;
+    summary.textContent = data.summary;
+    balanceText.textContent = String(data.balance);
+  });
+});
+
+element<HTMLButtonElement>("buy-credits").addEventListener("click", (event) => {
+  whileBusy(event.currentTarget as HTMLButtonElement, "Opening checkout…", async () => {
+    sessionStorage.setItem(CREDITS_BEFORE, String((await readBalance()) ?? 0));
+    await openCheckout(config.credit_product_id, "credits");
   });
 });
 

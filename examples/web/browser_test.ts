@@ -190,3 +190,126 @@ Deno.test("example page: with Polar's webhooks off, coming back from checkout sy
     await browser.close();
   }
 });
+
+Deno.test("example page: credits: refused at zero, subscribe, spend to zero, buy credits, spend again", async (test) => {
+  // The usage flush runs every second, so Polar counts what is spent while the page spends more:
+  // the balance must stay exact across Polar's recompute delay.
+  await using stack = await startStack({
+    apiPort: 0,
+    polarPort: 0,
+    sitePort: 0,
+    usageFlushIntervalMs: 1_000,
+  });
+  const browser = await launch();
+  try {
+    const page = await browser.newPage({ viewport: { width: 720, height: 900 } });
+    const user = stack.info.users[0];
+    const balance = () => page.textContent("#balance");
+    const summariseOnce = async (expectedBalance: number) => {
+      await page.click("#summarise");
+      await page.waitForFunction(
+        (expected) => document.querySelector("#balance")?.textContent === expected,
+        String(expectedBalance),
+      );
+      assert.match(
+        await page.textContent("#summary") ?? "",
+        /^Polar meters count .* \(16 words\)$/,
+      );
+    };
+
+    await test.step("signed in without a plan: no credits, Summarise is refused with words", async () => {
+      await page.goto(stack.info.site_url);
+      await page.fill("#email", user.email);
+      await page.fill("#password", user.password);
+      await page.click("#signin-button");
+      await page.waitForFunction(() => document.querySelector("#balance")?.textContent === "0");
+      await page.click("#summarise");
+      await page.waitForSelector("#out-of-credits:not([hidden])");
+      assert.equal(
+        await page.textContent("#out-of-credits-words"),
+        "You are out of credits: a summary costs 10 and you have 0. Buy credits to go on.",
+      );
+      assert.equal(await page.textContent("#summary"), "");
+      await snap(page, "11-credits-refused-at-zero");
+    });
+
+    await test.step("subscribe: the plan's 100 credits arrive once Polar has counted them", async () => {
+      await page.click("#subscribe");
+      await page.waitForURL(`${stack.info.polar_api_url}/checkout/**`);
+      await page.click("text=Pay");
+      await page.waitForURL(`${stack.info.site_url}/**`);
+      await page.waitForFunction(() => document.querySelector("#status")?.textContent === "Active");
+      // The stand-in credits the meter after its recompute delay, as Polar does; a reload reads
+      // the database again.
+      for (let tries = 0; (await balance()) !== "100" && tries < 20; tries++) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        await page.reload();
+        await page.waitForFunction(() => document.querySelector("#balance")?.textContent !== "…");
+      }
+      assert.equal(await balance(), String(stack.info.credit_units));
+    });
+
+    await test.step("ten summaries spend the 100 credits to exactly 0, the eleventh is refused", async () => {
+      for (let left = 90; left >= 0; left -= 10) await summariseOnce(left);
+      await snap(page, "12-credits-spent-to-zero");
+      await page.click("#summarise");
+      await page.waitForSelector("#out-of-credits:not([hidden])");
+      assert.match(await page.textContent("#out-of-credits-words") ?? "", /you have 0\./);
+      assert.equal(await balance(), "0");
+      const [row] = await stack.db.query<{ units: string }>(
+        "select sum(units)::text as units from public.polar_usage_events",
+      );
+      assert.equal(row.units, "100", "exactly the credits held were recorded");
+      await snap(page, "13-credits-refused");
+    });
+
+    await test.step("once Polar has counted the 100 units, the balance is still exactly 0", async () => {
+      // The flush delivers the events; after its recompute delay Polar's meter says 100 consumed
+      // and its webhook stores that. Neither may count the units a second time, or lose them.
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        const [meter] = await stack.db.query<{ consumed: string | null; pending: string }>(
+          `select (select consumed_units::text from public.polar_meters) as consumed,
+            (select count(*)::text from public.polar_usage_events where delivered_at is null)
+              as pending`,
+        );
+        if (meter.consumed === "100" && meter.pending === "0") break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+      await page.reload();
+      await page.waitForFunction(() => document.querySelector("#balance")?.textContent !== "…");
+      assert.equal(await balance(), "0");
+      const [meter] = await stack.db.query<{ consumed: string }>(
+        "select consumed_units::text as consumed from public.polar_meters",
+      );
+      assert.equal(meter.consumed, "100", "Polar counted every unit spent");
+      await page.click("#summarise");
+      await page.waitForSelector("#out-of-credits:not([hidden])");
+    });
+
+    await test.step("buy credits: the pack's 500 show once Polar has counted them", async () => {
+      await page.click("#buy-credits");
+      await page.waitForURL(`${stack.info.polar_api_url}/checkout/**`);
+      assert.match(await page.textContent("body") ?? "", /Credit pack/);
+      await snap(page, "14-credit-pack-checkout");
+      await page.click("text=Pay");
+      await page.waitForURL(`${stack.info.site_url}/**`);
+      assert.match(page.url(), /purchase=credits/);
+      await page.waitForFunction(
+        () => document.querySelector("#notice")?.textContent === "Credits added",
+        undefined,
+        { timeout: 30_000 },
+      );
+      await page.waitForFunction(() => document.querySelector("#balance")?.textContent === "500");
+      assert.ok(!page.url().includes("checkout_id"), "the checkout id is dropped from the URL");
+    });
+
+    await test.step("spend again after the top-up", async () => {
+      await summariseOnce(490);
+      assert.equal(await page.isVisible("#out-of-credits"), false);
+      await snap(page, "15-spent-after-top-up");
+    });
+  } finally {
+    await browser.close();
+  }
+});
