@@ -137,6 +137,28 @@ Deno.test("install into an existing app keeps every file of the app and dates mi
   }
 });
 
+Deno.test("install leaves the app's global import map alone and says so", async () => {
+  const target = await existingAppProject();
+  try {
+    const importMap =
+      '{ "imports": { "@supabase/supabase-js": "npm:@supabase/supabase-js@2.45.0" } }\n';
+    await write(target, "supabase/functions/import_map.json", importMap);
+    const { written, lines } = await quietInstall(target);
+    assert.equal(written, true);
+    assert.equal(
+      await Deno.readTextFile(`${target}/supabase/functions/import_map.json`),
+      importMap,
+    );
+    assert.ok(
+      lines.some((line) =>
+        line.startsWith("! supabase/functions/import_map.json is left as it is")
+      ),
+    );
+  } finally {
+    await Deno.remove(target, { recursive: true });
+  }
+});
+
 /** Each way the app may already hold what the install would add; each leaves it untouched. */
 const REFUSALS: { name: string; prepare: (target: string) => Promise<void>; refusal: RegExp }[] = [
   {

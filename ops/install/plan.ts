@@ -133,6 +133,13 @@ export async function planInstall(
       );}
   }
 
+  for (const path of ["supabase/functions/import_map.json", "supabase/functions/deno.json"]) {
+    if (plan.firstInstall && await readOptional(`${root}/${path}`) !== undefined) {
+      plan.warnings.push(
+        `${path} is left as it is: the billing functions get a deno.json each (their config.toml import_map), so the versions your own functions import do not change`,
+      );
+    }
+  }
   const sections = planConfig(config, source, old, plan);
   const migrations = await planMigrations(root, source, old, options.now ?? new Date(), plan);
   const manifest: Manifest = {
