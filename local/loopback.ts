@@ -64,13 +64,19 @@ export interface FunctionProcess extends AsyncDisposable {
 export interface StartFunctionOptions {
   /** Called with each line the function writes (standard output and error), as it comes. */
   onOutput?: (line: string) => void;
-  /** The folder that holds the function's folder; this project's `supabase/functions/` by default. */
+  /**
+   * The `supabase/functions/` folder to run it from; this repository's by default. A function
+   * with a `deno.json` of its own (as an install gives each) runs with that as its config.
+   */
   functionsDir?: URL;
 }
 
+const FUNCTIONS_DIR = new URL("../supabase/functions/", import.meta.url);
+
 /**
- * Starts `supabase/functions/<name>/index.ts` (or `<functionsDir>/<name>/index.ts`) with `deno run`, as a user would, on a free port
- * of 127.0.0.1 with the given environment, and waits until it answers.
+ * Starts `supabase/functions/<name>/index.ts` (or `<functionsDir>/<name>/index.ts`) with
+ * `deno run`, as a user would, on a free port of 127.0.0.1 with the given environment, and waits
+ * until it answers.
  *
  * @param name the function's folder
  * @param env its environment (the process gets nothing else but `PATH` and `HOME`)
@@ -88,10 +94,13 @@ export async function startFunction(
   options: StartFunctionOptions = {},
 ): Promise<FunctionProcess> {
   const port = freePort();
-  const functionsDir = options.functionsDir ?? new URL("../supabase/functions/", import.meta.url);
-  const entry = new URL(`${name}/index.ts`, functionsDir);
+  const dir = new URL(`${name}/`, options.functionsDir ?? FUNCTIONS_DIR);
+  const entry = new URL("index.ts", dir);
+  const config = new URL("deno.json", dir);
+  // Its own deno.json, as `supabase functions serve` and deploy use it; no lock file written there.
+  const configArgs = await exists(config) ? ["--config", config.pathname, "--no-lock"] : [];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", "--allow-env", "--allow-read", entry.pathname],
+    args: ["run", "--allow-net", "--allow-env", "--allow-read", ...configArgs, entry.pathname],
     env: {
       PATH: Deno.env.get("PATH") ?? "",
       HOME: Deno.env.get("HOME") ?? "",
@@ -141,4 +150,13 @@ export async function startFunction(
     }
   }
   return { url, output: () => output, [Symbol.asyncDispose]: stop };
+}
+
+async function exists(url: URL): Promise<boolean> {
+  try {
+    await Deno.stat(url);
+    return true;
+  } catch {
+    return false;
+  }
 }

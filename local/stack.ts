@@ -41,6 +41,18 @@ export interface StackOptions {
   siteUrl?: string;
   /** A PostgreSQL server to use instead of embedded PGlite. */
   databaseUrl?: string;
+  /**
+   * `false`: the database at {@linkcode databaseUrl} already has the schema (a project's own
+   * migrations applied by `supabase migration up`), so nothing is applied; `true` by default.
+   */
+  migrate?: boolean;
+  /**
+   * The `supabase/functions/` folder to run the functions from (an installed copy in another
+   * project), instead of this repository's and the example app's.
+   */
+  functionsDir?: URL;
+  /** The functions to start; every folder of {@linkcode functionsDir} with an `index.ts` by default. */
+  functions?: readonly string[];
   /** A real Polar sandbox token; when set, the functions talk to Polar instead of the stand-in. */
   polarAccessToken?: string;
   /** The real endpoint's secret, with {@linkcode polarAccessToken}. */
@@ -169,7 +181,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
   };
   try {
-    const db = await openDatabase(options.databaseUrl, log);
+    const db = await openDatabase(options.databaseUrl, options.migrate ?? true, log);
     cleanups.push(() => db.close());
 
     const keys = await createTestKeys();
@@ -251,8 +263,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const functions = new Map<string, FunctionProcess>();
     // An app's own function gets what Supabase gives every function, none of Polar's secrets.
     const appEnv = { SUPABASE_URL: api.url, ...keyEnv };
-    for (const functionsDir of [FUNCTIONS_DIR, EXAMPLE_FUNCTIONS_DIR]) {
-      for (const name of await functionNames(functionsDir)) {
+    // Another project's functions (an installed copy) run alone; else this project's and the
+    // example app's.
+    const dirs = options.functionsDir
+      ? [options.functionsDir]
+      : [FUNCTIONS_DIR, EXAMPLE_FUNCTIONS_DIR];
+    for (const functionsDir of dirs) {
+      const names = functionsDir === EXAMPLE_FUNCTIONS_DIR
+        ? await functionNames(functionsDir)
+        : options.functions ?? await functionNames(functionsDir);
+      for (const name of names) {
         log(`function: ${name}`);
         const env = functionsDir === EXAMPLE_FUNCTIONS_DIR
           ? appEnv
@@ -336,14 +356,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
 async function openDatabase(
   url: string | undefined,
+  apply: boolean,
   log: (message: string) => void,
 ): Promise<Database> {
   if (!url) {
     log("database: PGlite, applying bootstrap, migrations and seed");
     return pgliteDatabase(await createSchemaPglite());
   }
-  log(`database: ${withoutPassword(url)}, applying what is new`);
   const db = postgresDatabase(url);
+  if (!apply) {
+    log(`database: ${withoutPassword(url)}, as it is`);
+    return db;
+  }
+  log(`database: ${withoutPassword(url)}, applying what is new`);
   try {
     const applied = await migrate(db);
     log(`database: ${applied.length} migration(s) applied`);
