@@ -4,8 +4,8 @@
  * as `task test:db` does), the installed pgTAP files run with `pg_prove`, and the billing loop
  * run against the installed copy of the functions (each with its own `deno.json`). Into a fresh
  * `supabase init` project, into the "existing app" fixture, twice in a row, and as an upgrade
- * from an older commit of this repository (which needs the repository's history: a clone
- * without `--depth`).
+ * from a tree shaped like the first release (its five migrations, `_shared/`), built from this
+ * one so that any clone, a shallow one too, runs it.
  *
  * Run by `deno task test:reliability`; on its own:
  * `DATABASE_URL=postgresql://… deno test -A reliability/install_suite.ts`.
@@ -19,8 +19,8 @@ import { MANIFEST_PATH, parseManifest } from "../ops/install/manifest.ts";
 import { TESTS_DIR } from "../ops/install/plan.ts";
 import { BILLING_FUNCTIONS, readSource } from "../ops/install/source.ts";
 import {
-  commitTree,
   existingAppProject,
+  firstReleaseTree,
   REPOSITORY_ROOT,
   run,
   snapshot,
@@ -32,11 +32,6 @@ import { startStack } from "../local/stack.ts";
 import { serverUrl } from "./databases.ts";
 import { figure, record } from "./report.ts";
 
-/**
- * An older commit to upgrade from: the first release with its docs (27 November), five
- * migrations, the shared modules still in `_shared/`. `8dc0b45~30`.
- */
-const OLDER_COMMIT = "1ec6d10";
 const GROUP = "install";
 const BOOTSTRAP = new URL("../supabase/tests/bootstrap.sql", import.meta.url);
 
@@ -114,7 +109,7 @@ Deno.test("install: into supabase init and an existing app, applied on PostgreSQ
   const fresh = await supabaseInitProject();
   const app = await existingAppProject();
   const upgraded = await supabaseInitProject();
-  const older = await commitTree(OLDER_COMMIT);
+  const older = await firstReleaseTree();
   try {
     await step(
       t,
@@ -189,7 +184,7 @@ Deno.test("install: into supabase init and an existing app, applied on PostgreSQ
 
     await step(
       t,
-      `an older commit (${OLDER_COMMIT}), then this one: only the new migrations are added and applied, and this version's pgTAP files pass on the upgraded database`,
+      `the first release (five migrations, _shared/), then this one: only the new migrations are added and applied, and this version's pgTAP files pass on the upgraded database`,
       async () => {
         const oldSource = await readSource(older);
         assert.ok(oldSource.migrations.length < source.migrations.length);

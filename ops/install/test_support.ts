@@ -75,31 +75,57 @@ export async function existingAppProject(): Promise<string> {
   return dir;
 }
 
+/** The first release's migrations (27 November): the older version an upgrade starts from. */
+export const FIRST_RELEASE_MIGRATIONS = 5;
+
 /**
- * The tree of an earlier commit of this repository, from `git archive`.
+ * A source tree shaped like the first release, built from this one, so an upgrade can be tested
+ * on any clone (a shallow one has no older commit): its first five migrations only, and the
+ * shared modules in `_shared/` (their name then) with the imports that name them.
  *
- * @param commit the commit
- * @returns the folder
- * @throws {Error} when the commit is not in the repository's history (a shallow clone)
+ * @returns the folder, with `import_map.json`, `supabase/functions`, `supabase/migrations`,
+ *   `supabase/tests/database` and `ops/schedule_sync.sql`
  * @example
  * ```ts
- * const old = await commitTree("1ec6d10"); // holds supabase/functions/_shared/
+ * const old = await firstReleaseTree(); // holds supabase/functions/_shared/
  * ```
  */
-export async function commitTree(commit: string): Promise<string> {
+export async function firstReleaseTree(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "install_source_" });
-  const archive = `${dir}.tar`;
-  await run("git", [
-    "-C",
-    REPOSITORY_ROOT,
-    "archive",
-    "--format=tar",
-    `--output=${archive}`,
-    commit,
-  ]);
-  await run("tar", ["-xf", archive, "-C", dir]);
-  await Deno.remove(archive);
+  const from = (path: string) => `${REPOSITORY_ROOT}/${path}`;
+  await Deno.mkdir(`${dir}/supabase/tests/database`, { recursive: true });
+  await Deno.mkdir(`${dir}/supabase/migrations`, { recursive: true });
+  await Deno.mkdir(`${dir}/ops`, { recursive: true });
+  await Deno.copyFile(from("import_map.json"), `${dir}/import_map.json`);
+  await Deno.copyFile(from("ops/schedule_sync.sql"), `${dir}/ops/schedule_sync.sql`);
+  await copyTree(from("supabase/functions"), `${dir}/supabase/functions`);
+  await copyTree(from("supabase/tests/database"), `${dir}/supabase/tests/database`);
+  const migrations = [...Deno.readDirSync(from("supabase/migrations"))]
+    .map((entry) => entry.name).filter((name) => name.endsWith(".sql")).sort()
+    .slice(0, FIRST_RELEASE_MIGRATIONS);
+  for (const name of migrations) {
+    await Deno.copyFile(from(`supabase/migrations/${name}`), `${dir}/supabase/migrations/${name}`);
+  }
+  const functions = `${dir}/supabase/functions`;
+  await Deno.rename(`${functions}/_polar`, `${functions}/_shared`);
+  for (const path of await filesUnder(functions)) {
+    if (!path.endsWith(".ts")) continue;
+    const text = await Deno.readTextFile(path);
+    if (text.includes("_polar/")) {
+      await Deno.writeTextFile(path, text.replaceAll("_polar/", "_shared/"));
+    }
+  }
   return dir;
+}
+
+async function filesUnder(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = `${dir}/${entry.name}`;
+    if (entry.isDirectory) files.push(...await filesUnder(path));
+    else files.push(path);
+  }
+  return files;
 }
 
 /**
