@@ -422,3 +422,60 @@ comment on function public.apply_polar_team_change(jsonb) is
 revoke all on function public.apply_polar_team_change(jsonb)
   from public, anon, authenticated, service_role;
 grant execute on function public.apply_polar_team_change(jsonb) to service_role;
+
+-- ----- public.apply_polar_team_webhook: a verified team event, once per webhook-id ----------
+-- The same delivery record as apply_polar_webhook: a webhook-id already recorded changes
+-- nothing ({"outcome": "duplicate"}). `team` is {kind, object} as apply_polar_team_change
+-- takes it. The outcome is applied, stale, or ignored (with the reason) for an object of no
+-- team this project knows. Service role only.
+create function public.apply_polar_team_webhook(
+  webhook_id text,
+  event_type text,
+  event_timestamp timestamptz,
+  team jsonb
+) returns jsonb
+language plpgsql
+volatile
+security definer
+set search_path = ''
+as $$
+declare
+  v_rows integer;
+  v_result jsonb;
+begin
+  if apply_polar_team_webhook.webhook_id is null
+    or apply_polar_team_webhook.event_type is null
+    or apply_polar_team_webhook.event_timestamp is null
+    or jsonb_typeof(apply_polar_team_webhook.team) is distinct from 'object' then
+    raise exception 'webhook_id, event_type, event_timestamp and team are required'
+      using errcode = 'null_value_not_allowed';
+  end if;
+  insert into polar.webhook_deliveries as d
+    (webhook_id, event_type, event_timestamp, customer_id, subscription_id, outcome)
+  values (
+    apply_polar_team_webhook.webhook_id,
+    apply_polar_team_webhook.event_type,
+    apply_polar_team_webhook.event_timestamp,
+    apply_polar_team_webhook.team -> 'object' ->> 'customer_id',
+    apply_polar_team_webhook.team -> 'object' ->> 'subscription_id',
+    'stale'
+  )
+  on conflict on constraint webhook_deliveries_pkey do nothing;
+  get diagnostics v_rows = row_count;
+  if v_rows = 0 then
+    return jsonb_build_object('outcome', 'duplicate');
+  end if;
+  v_result := public.apply_polar_team_change(apply_polar_team_webhook.team);
+  update polar.webhook_deliveries as d
+  set outcome = v_result ->> 'outcome', reason = v_result ->> 'reason'
+  where d.webhook_id = apply_polar_team_webhook.webhook_id;
+  return v_result;
+end;
+$$;
+
+comment on function public.apply_polar_team_webhook(text, text, timestamptz, jsonb) is
+  'Applies one verified team event (seat, member, member grant, team customer or subscription) once per webhook-id. Returns {outcome, reason?}. service_role only.';
+revoke all on function public.apply_polar_team_webhook(text, text, timestamptz, jsonb)
+  from public, anon, authenticated;
+grant execute on function public.apply_polar_team_webhook(text, text, timestamptz, jsonb)
+  to service_role;

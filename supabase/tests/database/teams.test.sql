@@ -6,7 +6,7 @@
 -- Quinn (member, claimed seat, "pro"). Ray has no team.
 -- =====================================================================================
 begin;
-select plan(66);
+select plan(72);
 
 insert into auth.users (id, email) values
   ('01000000-0000-4000-8000-000000000001', 'olive@example.com'),
@@ -330,6 +330,31 @@ select throws_ok($$select public.apply_polar_team_change(jsonb_build_object('kin
 select throws_ok($$select public.apply_polar_team_change(jsonb_build_object('kind', 'order',
   'object', jsonb_build_object('id', 'o', 'customer_id', 'cus_team_b', 'created_at', '2026-11-01')))$$,
   '22023', 'unknown team change kind order', 'an unknown kind');
+select pg_temp.as_owner();
+
+-- ----- The webhook entry point: once per webhook-id --------------------------------------------
+select pg_temp.as_role('service_role');
+select is(public.apply_polar_team_webhook('wh_1', 'member.created', '2026-11-20T00:00:00Z',
+  jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_new', 'cus_team_b',
+    '05000000-0000-4000-8000-000000000005', 'billing_manager', '2026-11-20T00:00:00Z')))
+  ->> 'outcome', 'applied', 'a team event is applied');
+select is(public.apply_polar_team_webhook('wh_1', 'member.created', '2026-11-20T00:00:00Z',
+  jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_new', 'cus_team_b',
+    '05000000-0000-4000-8000-000000000005', 'owner', '2026-11-21T00:00:00Z')))
+  ->> 'outcome', 'duplicate', 'a webhook-id already recorded changes nothing, whatever its body');
+select pg_temp.as_owner();
+select is((select role from public.polar_team_members where polar_member_id = 'mem_new'),
+  'billing_manager', 'the first delivery of the id won');
+select is((select outcome || '/' || coalesce(reason, '') from polar.webhook_deliveries
+  where webhook_id = 'wh_1'), 'applied/', 'the delivery is recorded with its outcome');
+select pg_temp.as_role('service_role');
+select is(public.apply_polar_team_webhook('wh_2', 'customer_seat.claimed', '2026-11-20T00:00:00Z',
+  jsonb_build_object('kind', 'seat', 'object', pg_temp.seat('seat_z', 'cus_nobody', 'mem_z',
+    'claimed', '2026-11-20T00:00:00Z'))) ->> 'reason', 'unknown team customer',
+  'a seat of no team we know is recorded as ignored, with the reason');
+select pg_temp.as_user('05000000-0000-4000-8000-000000000005');
+select throws_ok($$select public.apply_polar_team_webhook('wh_3', 'member.created', now(), '{}')$$,
+  '42501', null, 'a signed-in user may not call it');
 select pg_temp.as_owner();
 
 select * from finish();
