@@ -22,6 +22,7 @@ const SUITES = [
   "hardening_suite.ts",
   "locks_suite.ts",
   "usage_suite.ts",
+  "usage_flush_suite.ts",
 ];
 
 /**
