@@ -13,9 +13,10 @@
  *
  * - 5,000 rows flushed through 502s, two 429s (the pacer's back-off), a hang, answers lost
  *   after Polar stored (a 502, a hang, a dropped connection) and a dropped database call.
- * - 5,000 rows while the sync process is killed at random points of its flushes, once when its
- *   ingest arrives (before Polar stores it) and once after Polar stored the batch; a killed
- *   flush's claims are let lapse (as 120 s would) before the next flush.
+ * - 5,000 rows while the sync process is killed at three random points of its flushes, then
+ *   2,000 more while it is killed when its ingest arrives (before Polar stores it) and after
+ *   Polar stored the batch; a killed flush's claims are let lapse (as their 120 s lease would)
+ *   before the next flush.
  * - Two sync processes flushing 5,000 rows at once: each row is claimed by one of them, so Polar
  *   sees no duplicate at all.
  * - A poisoned event (metadata Polar refuses) in a batch of 1,000: 999 delivered, the poisoned
@@ -54,6 +55,8 @@ import { startTcpFront } from "./tcp_front.ts";
 
 /** Rows per fault case. */
 const ROWS = 5_000;
+/** Rows recorded for the kills at chosen points (two batches at least). */
+const KILLED_ROWS = 2_000;
 /** The stand-in's recompute delay of customer meters (`POLAR_METER_RECOMPUTE_DELAY_MS`). */
 const RECOMPUTE_DELAY_MS = 3_000;
 /** Added to every ingest call, so that a flush spans long enough to be killed in the middle. */
@@ -302,17 +305,26 @@ Deno.test("usage flush: every recorded row reaches Polar exactly once, whatever 
       },
       {
         name:
-          `${ROWS} rows while the sync process is killed at random points, before Polar stores a batch and after: each row once at Polar, all delivered`,
+          `${ROWS} rows while the sync process is killed at three random points of its flushes, then ${KILLED_ROWS} more while it is killed as its ingest arrives and after Polar stored a batch: each row once at Polar, all delivered`,
         run: async () => {
-          const users = await recordRows(ROWS);
           const since = calls.length;
-          const killAndRestart = async () => {
+          // Killed at random points of a flush: claiming, sending, marking, or between.
+          const users = await recordRows(ROWS);
+          const points: string[] = [];
+          for (let i = 0; i < 3; i++) {
+            const at = Math.round(random() * 800);
+            const flushing = flush();
+            await delay(at);
             await kill(sync);
             sync = await startSync();
-          };
-          // Killed when its ingest arrives, and after Polar stored one.
+            await flushing;
+            await lapseClaims(db);
+            points.push(`${at} ms (${await delivered(db, users)} delivered)`);
+          }
+          // Killed when its ingest arrives (Polar has nothing), and after Polar stored a batch.
+          const more = await recordRows(KILLED_ROWS);
           hooks.kill = () => kill(sync);
-          faults.push("ok", "kill-before-store");
+          faults.push("kill-before-store");
           await flush();
           sync = await startSync();
           await lapseClaims(db);
@@ -320,19 +332,9 @@ Deno.test("usage flush: every recorded row reaches Polar exactly once, whatever 
           await flush();
           sync = await startSync();
           await lapseClaims(db);
-          // Killed at random points of a flush.
-          const points: string[] = [];
-          for (let i = 0; i < 3; i++) {
-            const at = Math.round(random() * 1_200);
-            const flushing = flush();
-            await delay(at);
-            await killAndRestart();
-            await flushing;
-            await lapseClaims(db);
-            points.push(`${at} ms (${await delivered(db, users)} delivered)`);
-          }
+          assert.deepEqual(faults, [], "both kills happened");
           const reports = await flushUntilDone();
-          const duplicates = await assertExactlyOnce(users, since);
+          const duplicates = await assertExactlyOnce([...users, ...more], since);
           await figure(
             "usage flush kills: random kill points, then flushes to finish, duplicates absorbed",
             `${points.join(" / ")}, ${reports.length}, ${duplicates}`,
