@@ -2,8 +2,9 @@
  * `deno task bench`: this project's `portal` against the anchor (Polar's `@polar-sh/supabase`
  * `CustomerPortal`) and a bare supabase-js baseline, the `polar-webhooks` throughput on PGlite and
  * PostgreSQL 15 side by side (`bench/webhook_databases.ts`, which also runs alone), the entitlement
- * gate's cost and the reconcile's Polar calls (`reconcile.ts`), all on 127.0.0.1. Prints markdown
- * tables and writes the same figures as JSON to `bench/results/`.
+ * gate's cost, the reconcile's Polar calls (`reconcile.ts`) and usage billing's cost
+ * (`consume_usage` against a plain insert, and the usage flush: `usage.ts`), all on 127.0.0.1.
+ * Prints markdown tables and writes the same figures as JSON to `bench/results/`.
  *
  * Environment (all optional): `BENCH_DURATION` seconds per load point (5), `BENCH_COLD_RUNS`
  * measured cold starts per target (11), `BENCH_DATABASE_URL` a PostgreSQL database to use
@@ -19,6 +20,12 @@ import { readMachineFacts } from "./machine.ts";
 import { DENO_RUN_FLAGS, type Target } from "./process.ts";
 import { measureGateCostOnPostgres, renderGateCost } from "./gates.ts";
 import { measureReconcileOnDatabase, renderReconcile } from "./reconcile.ts";
+import {
+  judgeUsageGoals,
+  measureUsageOnPostgres,
+  renderUsage,
+  USAGE_CONCURRENCY,
+} from "./usage.ts";
 import { type BenchReport, renderMarkdown } from "./report.ts";
 import { createPortalUser, startUpstreams, type Upstreams } from "./upstreams.ts";
 import { measureWarmPath } from "./warm_path.ts";
@@ -84,6 +91,16 @@ async function main(): Promise<void> {
       progress: (message) => progress(`reconcile: ${message}`),
     }).catch((error: Error) => ({ notMeasured: error.message }));
 
+    progress(
+      `usage: consume_usage against a plain insert at c=${USAGE_CONCURRENCY}, and the flush, on PostgreSQL 15`,
+    );
+    const usage = await measureUsageOnPostgres(databaseUrl, {
+      durationSeconds,
+      progress,
+    }).catch((error: Error) => ({
+      notMeasured: `needs PostgreSQL 15 (/usr/lib/postgresql/15/bin or PG_BIN): ${error.message}`,
+    }));
+
     const report: BenchReport = {
       startedAt: startedAt.toISOString(),
       elapsedSeconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
@@ -100,11 +117,20 @@ async function main(): Promise<void> {
       coldStart,
       gate,
       reconcile,
+      usage,
       warmPath,
       webhooks,
       goals: [
         ...judgeGoals(coldStart, warmPath),
         judgeWebhookGoal("notMeasured" in webhooks ? webhooks : webhooks.postgres),
+        ...("notMeasured" in usage
+          ? [{
+            name: "usage (consume_usage, flush)",
+            target: "on PostgreSQL 15",
+            figure: `not measured (${usage.notMeasured})`,
+            met: false,
+          }]
+          : judgeUsageGoals(usage)),
       ],
     };
     console.log(renderMarkdown(report));
@@ -119,6 +145,12 @@ async function main(): Promise<void> {
         ("notMeasured" in reconcile
           ? `Reconcile: not measured (${reconcile.notMeasured})`
           : renderReconcile(reconcile)),
+    );
+    console.log(
+      "\n" +
+        ("notMeasured" in usage
+          ? `Usage: not measured (${usage.notMeasured})`
+          : renderUsage(usage)),
     );
     await Deno.mkdir(RESULTS_DIR, { recursive: true });
     const json = JSON.stringify(report, null, 2) + "\n";

@@ -5,6 +5,7 @@
  */
 import type { GateCost } from "./gates.ts";
 import type { ReconcileBench } from "./reconcile.ts";
+import type { UsageBench } from "./usage.ts";
 import type { ColdStartResult } from "./cold_start.ts";
 import type { Goal } from "./goals.ts";
 import type { MachineFacts } from "./machine.ts";
@@ -42,6 +43,8 @@ export interface BenchReport {
   gate?: GateCost | { notMeasured: string };
   /** The reconcile's Polar calls, time and correctness, paged against per-customer. */
   reconcile?: ReconcileBench | { notMeasured: string };
+  /** `consume_usage` against a plain insert, and the usage flush, on PostgreSQL 15. */
+  usage?: UsageBench | { notMeasured: string };
   /** Warm paths of ours and the anchor. */
   warmPath: WarmPathResult[];
   /** Webhook throughput on PGlite and PostgreSQL 15, or why it was not measured. */

@@ -23,6 +23,7 @@ const SUITES = [
   "locks_suite.ts",
   "usage_suite.ts",
   "install_suite.ts",
+  "usage_flush_suite.ts",
 ];
 
 /**

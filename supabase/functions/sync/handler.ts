@@ -13,10 +13,7 @@ import {
   getStateCustomers,
   getStateExternalCustomers,
 } from "@polar-sh/sdk/2026-10/services/customers";
-import { ingestEvents } from "@polar-sh/sdk/2026-10/services/events";
-import { listMeters } from "@polar-sh/sdk/2026-10/services/meters";
 import { getSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
-import { errors } from "@polar-sh/sdk/2026-10";
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { readJsonObject } from "../_polar/body.ts";
 import { type CallerAccess, createCallerAccess } from "../_polar/caller.ts";
@@ -27,19 +24,15 @@ import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
 import type { RequestLogger } from "../_polar/log.ts";
 import { createOperatorCheck } from "../_polar/operator.ts";
 import type { Deadline } from "../_polar/deadline.ts";
-import {
-  createPolarClient,
-  orNullOnNotFound,
-  POLAR_TIMEOUT_SECONDS,
-  validationDetails,
-} from "../_polar/polar.ts";
+import { createPolarClient, orNullOnNotFound, POLAR_TIMEOUT_SECONDS } from "../_polar/polar.ts";
 import { createPolarPacer } from "../_polar/polar_pacer.ts";
 import { createServerClient } from "../_polar/supabase.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
 import { createReconciler, type ReconcileReport } from "./reconcile.ts";
 import { createReconcileWiring } from "./reconcile_wiring.ts";
 import { readSyncRequest } from "./request.ts";
-import { createUsageFlush, type PendingUsage, type UsageFlushReport } from "./usage.ts";
+import { createUsageFlush, type UsageFlushReport } from "./usage.ts";
+import { createUsageFlushWiring } from "./usage_wiring.ts";
 import type { ApplyResult } from "./pull.ts";
 import {
   type BillingState,
@@ -64,9 +57,6 @@ export const RECONCILE_BUDGET_MS = 120_000;
  * claim lease keeps them on different rows).
  */
 export const USAGE_FLUSH_BUDGET_MS = 45_000;
-
-/** Seconds a usage flush holds the rows it claimed: longer than its budget. */
-const USAGE_CLAIM_LEASE_SECONDS = 120;
 
 /** What the sync handler depends on; tests pass their own. */
 export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
@@ -188,8 +178,6 @@ export function createSyncDependencies(
   const deleteExternal = deleteExternalCustomers(polar);
   const deleteById = deleteCustomers(polar);
   const getSubscription = getSubscriptions(polar);
-  const listMeterPage = listMeters(polar);
-  const ingest = ingestEvents(polar);
   /** The SDK's request options for one call within the request's deadline, if any. */
   const within = (deadline?: Deadline) =>
     deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
@@ -205,42 +193,12 @@ export function createSyncDependencies(
     deleteCustomerById: (customerId) => deletedOrAbsent(() => deleteById(customerId)),
     pacer,
   });
-  const flushUsage = createUsageFlush({
-    listMeters: async (paced) => {
-      const meters: unknown[] = [];
-      for (let page = 1, maxPage = 1; page <= maxPage; page++) {
-        const answer = await paced(() => listMeterPage({ page, limit: 100 }));
-        meters.push(...answer.items);
-        maxPage = answer.pagination.max_page;
-      }
-      return meters;
-    },
-    storeMeters: (meters) => rpc("store_polar_meters", { meters }),
-    claim: (maxRows) =>
-      rpc<PendingUsage[]>("claim_polar_usage_events", {
-        max_rows: maxRows,
-        lease_seconds: USAGE_CLAIM_LEASE_SECONDS,
-      }),
-    finish: (delivered, refused, released) =>
-      rpc<number>("finish_polar_usage_events", { delivered, refused, released }).then(Number),
-    pendingCount: () => rpc<number>("pending_polar_usage_count").then(Number),
-    ingest: async (events) => {
-      try {
-        const { inserted, duplicates } = await ingest({ events });
-        return { ok: true as const, inserted, duplicates: duplicates ?? 0 };
-      } catch (error) {
-        if (!(error instanceof errors.HTTPValidationError)) throw error;
-        const reason = validationDetails(error).map((d) => d.msg).filter(Boolean).join("; ");
-        return {
-          ok: false as const,
-          refused: true as const,
-          reason: reason || "Polar refused the events (422)",
-        };
-      }
-    },
+  const flushUsage = createUsageFlush(createUsageFlushWiring({
+    rpc: (name, args) => rpc(name, args),
+    polar,
     pacer,
     budgetMs: options.usageBudgetMs ?? USAGE_FLUSH_BUDGET_MS,
-  });
+  }));
   const applyState = (userId: string, change: unknown, deadline?: Deadline) =>
     rpc<ApplyResult>("apply_polar_state", { user_id: userId, change }, deadline);
   /** A user's sync, every call of it within the request's one deadline. */

@@ -668,6 +668,67 @@ Deno.test("sync's usage flush stores Polar's 422 reason on the refused row only"
   assert.deepEqual(t.polar.events.map((e) => e.metadata.units).sort(), [1, 3]);
 });
 
+Deno.test("sync's reconcile names refused usage events and events pending for more than a day, in the report and one warning", async () => {
+  await using t = await setup();
+  await recordUsage(t, [
+    { meter: DEMO_METER.name, units: 1, key: "refused" },
+    { meter: DEMO_METER.name, units: 2, key: "over-a-day" },
+    { meter: DEMO_METER.name, units: 3, key: "under-a-day" },
+    { meter: DEMO_METER.name, units: 4, key: "delivered" },
+  ]);
+  await t.db.query(
+    `update public.polar_usage_events set polar_refusal = 'Customer not found.'
+     where idempotency_key = 'refused'`,
+  );
+  await t.db.query(
+    `update public.polar_usage_events set recorded_at = now() - interval '1 day 1 minute'
+     where idempotency_key in ('over-a-day', 'delivered')`,
+  );
+  await t.db.query(
+    `update public.polar_usage_events set recorded_at = now() - interval '1 day' + interval '1 minute'
+     where idempotency_key = 'under-a-day'`,
+  );
+  await t.db.query(
+    `update public.polar_usage_events set delivered_at = now() where idempotency_key = 'delivered'`,
+  );
+  const externalId = async (key: string) =>
+    (await t.db.query<{ external_id: string }>(
+      "select external_id from public.polar_usage_events where idempotency_key = $1",
+      [key],
+    ))[0].external_id;
+  const warnings: string[] = [];
+  const warn = console.warn;
+  console.warn = (message: string) => warnings.push(message);
+  let report;
+  try {
+    report = await json(await t.send(t.supabase.serviceRoleKey, { scope: "all" }), 200);
+  } finally {
+    console.warn = warn;
+  }
+  assert.equal(report.unsent_usage.refused, 1);
+  assert.equal(report.unsent_usage.stale, 1);
+  assert.equal(report.unsent_usage.older_than, "1 day");
+  assert.deepEqual(
+    report.unsent_usage.events.map((e: Record<string, unknown>) => [
+      e.external_id,
+      e.state,
+      e.reason,
+      e.user_id,
+      e.meter,
+      Number(e.units),
+    ]),
+    [
+      [await externalId("refused"), "refused", "Customer not found.", t.userId, DEMO_METER.name, 1],
+      [await externalId("over-a-day"), "pending", null, t.userId, DEMO_METER.name, 2],
+    ],
+    "the refused row and the one pending for more than a day; not the younger one, not the delivered one",
+  );
+  const lines = warnings.filter((line) => line.includes("Usage events not delivered to Polar"));
+  assert.equal(lines.length, 1);
+  assert.ok(lines[0].includes(`${await externalId("refused")} (refused: Customer not found.)`));
+  assert.ok(lines[0].includes(`${await externalId("over-a-day")} (pending)`));
+});
+
 // ----- The operator: one worker per run, pages, staleness ------------------------------------
 
 Deno.test("sync's reconcile answers 409 while another call holds the run, and calls Polar for nothing", async () => {

@@ -159,6 +159,38 @@ export interface UnverifiedLinkReport {
   fix: string;
 }
 
+/** A usage row `public.polar_unsent_usage` names: refused by Polar, or pending too long. */
+export interface UnsentUsageEvent {
+  /** The outbox row. */
+  id: number;
+  /** The user. */
+  user_id: string;
+  /** The meter's name when it was recorded. */
+  meter: string;
+  /** The event's `external_id` (a count meter's events add `:1` … `:n`). */
+  external_id: string;
+  /** The units recorded. */
+  units: number | string;
+  /** When it was recorded. */
+  recorded_at: string;
+  /** `refused`: Polar answered 422 for it; `pending`: recorded more than a day ago, not sent. */
+  state: "refused" | "pending";
+  /** Polar's reason, for a refused row; null for a pending one. */
+  reason: string | null;
+}
+
+/** What `public.polar_unsent_usage()` answers: the usage rows an operator must look at. */
+export interface UnsentUsageReport {
+  /** Rows Polar refused; they are no longer sent (clear `polar_refusal` to retry one). */
+  refused: number;
+  /** Rows still pending that were recorded more than {@linkcode UnsentUsageReport.older_than} ago. */
+  stale: number;
+  /** The age past which a pending row is named (`1 day`). */
+  older_than: string;
+  /** Up to 100 of those rows, refused first, then oldest first. */
+  events: UnsentUsageEvent[];
+}
+
 /** One page of a Polar list. */
 export interface PolarPage {
   /** The page's items, as Polar answers them. */
@@ -201,6 +233,8 @@ export interface ReconcileDependencies {
     unlink(userId: string, customerId: string): Promise<boolean>;
     skippedDeliveries(since: string): Promise<number>;
     unverifiedLinks(): Promise<UnverifiedLink[]>;
+    /** `public.polar_unsent_usage()`: usage rows refused, or pending for more than a day. */
+    unsentUsage(): Promise<UnsentUsageReport>;
   };
   /** Polar (each call is paced by the reconcile). */
   polar: {
@@ -252,6 +286,9 @@ export interface ReconcileReport extends ReconcileCounts {
   webhooks_disabled: boolean | null;
   /** Links whose customer's external_id is not known to be the user's: gates never count them. */
   unverified_links: UnverifiedLinkReport[] | null;
+  /** Usage events Polar refused, and usage events pending for more than a day (null when the
+   * listing failed, or the call was idle). */
+  unsent_usage: UnsentUsageReport | null;
   /** Milliseconds this call took. */
   elapsed_ms: number;
 }
@@ -345,6 +382,19 @@ export function createReconciler(
           }`,
         );
       }
+      const unsentUsage = await db.unsentUsage().catch((error) => {
+        warn(`Listing unsent usage events failed: ${describeError(error)}`);
+        return null;
+      });
+      if (unsentUsage && (unsentUsage.refused > 0 || unsentUsage.stale > 0)) {
+        warn(
+          `Usage events not delivered to Polar: ${unsentUsage.refused} refused, ${unsentUsage.stale} pending for more than ${unsentUsage.older_than}: ${
+            unsentUsage.events.map((event) =>
+              `${event.external_id} (${event.state}${event.reason ? `: ${event.reason}` : ""})`
+            ).join(", ")
+          }`,
+        );
+      }
       return {
         status: phase === "done" ? "done" : "partial",
         run_id: run.id,
@@ -357,6 +407,7 @@ export function createReconciler(
         webhook_endpoints: endpoints,
         webhooks_disabled: endpoints ? endpoints.some((endpoint) => !endpoint.enabled) : null,
         unverified_links: unverified,
+        unsent_usage: unsentUsage,
         elapsed_ms: Math.round(now() - startedAt),
       };
     } finally {
@@ -532,6 +583,7 @@ export function createReconciler(
       webhook_endpoints: null,
       webhooks_disabled: null,
       unverified_links: null,
+      unsent_usage: null,
       elapsed_ms: Math.round(elapsed),
     };
   }

@@ -66,6 +66,7 @@ function stubbed(
       unlink: () => Promise.resolve(true),
       skippedDeliveries: () => Promise.resolve(0),
       unverifiedLinks: () => Promise.resolve([]),
+      unsentUsage: () => Promise.resolve({ refused: 0, stale: 0, older_than: "1 day", events: [] }),
     },
     polar: {
       listPage: (list, page) => next(list, page),

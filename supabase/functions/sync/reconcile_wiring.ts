@@ -26,6 +26,7 @@ import type {
   PolarPage,
   ReconcileDependencies,
   ReconcileRun,
+  UnsentUsageReport,
   UnverifiedLink,
 } from "./reconcile.ts";
 
@@ -124,6 +125,7 @@ export function createReconcileWiring(options: ReconcileWiringOptions): Reconcil
         rpc("unlink_missing_polar_customer", { user_id: userId, customer_id: customerId }),
       skippedDeliveries: (since) => rpc("polar_skipped_deliveries", { since }),
       unverifiedLinks: () => rpc<UnverifiedLink[]>("polar_unverified_links"),
+      unsentUsage: () => rpc<UnsentUsageReport>("polar_unsent_usage"),
     },
     polar: {
       listPage: (list, page, limit) => lists[list](page, limit),
