@@ -5,7 +5,7 @@
 -- trigger or a Supabase Database Webhook on it. Users read their own rows.
 --
 -- Exactly once. Each row has a change_key that names the fact, not the delivery:
---   subscription_started:<id>                   the subscription was first seen active or trialing
+--   subscription_started:<id>                   the subscription was first seen past incomplete
 --   subscription_renewed:<id>:<period start>    its period advanced while it was active or past_due
 --   subscription_canceled:<id>:<canceled_at>    it was canceled (now or at the period end)
 --   subscription_ended:<id>                     it ended (ended_at, or status canceled/unpaid)
@@ -151,7 +151,9 @@ as $$
 declare
   v_details jsonb := jsonb_build_object('product_id', new.product_id, 'status', new.status);
 begin
-  if new.status in ('active', 'trialing') then
+  -- Any status past incomplete means it started, so an ended state seen first (the events
+  -- reordered) still records the start.
+  if new.status in ('active', 'trialing', 'past_due', 'unpaid', 'canceled') then
     perform polar.record_billing_change(new.user_id, 'subscription_started', new.id,
       coalesce(new.current_period_start, new.polar_modified_at), v_details,
       'subscription_started:' || new.id);

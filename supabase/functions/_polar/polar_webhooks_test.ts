@@ -44,7 +44,7 @@ Deno.test("polar webhook event lists match the SDK's 2026-10 types", () => {
     assert.ok(isHandledEventType(type), type);
   }
   assert.ok(isHandledEventType("customer.state_changed"));
-  for (const type of ["order.paid", "benefit_grant.created", "subscription", ""]) {
+  for (const type of ["order.created", "benefit_grant.created", "subscription", ""]) {
     assert.ok(!isHandledEventType(type), type);
   }
 });
@@ -129,8 +129,8 @@ Deno.test("toWebhookDelivery versions a deletion by the later of modified_at and
 
 Deno.test("toWebhookDelivery keeps only the type and timestamp of an event it does not use", () => {
   assert.deepEqual(
-    toWebhookDelivery("msg_2", { type: "order.paid", timestamp: T1, data: { anything: 1 } }),
-    { webhookId: "msg_2", eventType: "order.paid", eventTimestamp: T1, change: null },
+    toWebhookDelivery("msg_2", { type: "order.created", timestamp: T1, data: { anything: 1 } }),
+    { webhookId: "msg_2", eventType: "order.created", eventTimestamp: T1, change: null },
   );
 });
 
