@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 /**
  * The example page's script: sign in with supabase-js, show the subscription row (read under
- * RLS), start a checkout and open the customer portal through the project's functions, and list
+ * RLS), list the plans and prices from the catalog (`public.polar_products`, no product id in the
+ * page), start a checkout and open the customer portal through the project's functions, and list
  * the members-only notes, which the example's own table gates with `has_entitlement`. Coming back
  * from checkout (`?checkout_id=`), it asks the `sync` function for the new state at once rather
  * than waiting for Polar's webhooks.
@@ -13,8 +14,17 @@ import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase
 interface PageConfig {
   api_url: string;
   anon_key: string;
-  product_id: string;
   entitlement_key: string;
+}
+
+/** A row of the public price list, `public.polar_products`. */
+interface Product {
+  id: string;
+  name: string;
+  description: string | null;
+  is_recurring: boolean;
+  recurring_interval: string | null;
+  prices: { amount_type?: string; price_amount?: number; price_currency?: string }[];
 }
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -57,20 +67,100 @@ async function whileBusy(button: HTMLButtonElement, label: string, work: () => P
   }
 }
 
-function describeSubscription(row: Record<string, unknown> | null): string {
-  if (!row?.status) return "No subscription";
+/** The status line; the date sits in a span that never wraps, so it stays whole. */
+function renderStatus(row: Record<string, unknown> | null) {
+  if (!row?.status) {
+    statusText.textContent = "No subscription";
+    return;
+  }
   const status = String(row.status).replace("_", " ");
   const label = status[0].toUpperCase() + status.slice(1);
   const live = LIVE_STATUSES.includes(String(row.status));
   if (live && row.cancel_at_period_end && row.current_period_end) {
-    return `${label}, cancels at period end (${String(row.current_period_end).slice(0, 10)})`;
+    const date = document.createElement("span");
+    date.className = "date";
+    date.textContent = String(row.current_period_end).slice(0, 10);
+    statusText.replaceChildren(`${label}, cancels at period end (`, date, ")");
+    return;
   }
-  return label;
+  statusText.textContent = label;
+}
+
+/** A price as people read it: "$10.00 a month", "$5.00 once". */
+function describePrice(product: Product): string {
+  const price = product.prices.find((p) => p.amount_type === "fixed") ?? product.prices[0];
+  const amount = typeof price?.price_amount === "number"
+    ? new Intl.NumberFormat("en-US", {
+      style: "currency",
+      currency: (price.price_currency ?? "usd").toUpperCase(),
+    }).format(price.price_amount / 100)
+    : "Free";
+  if (!product.is_recurring) return `${amount} once`;
+  return `${amount} a ${product.recurring_interval ?? "period"}`;
+}
+
+/** Starts a checkout of one product and goes to Polar's page. */
+function buy(button: HTMLButtonElement, productId: string) {
+  whileBusy(button, "Opening checkout…", async () => {
+    const { data, error } = await supabase.functions.invoke("checkout", {
+      body: { product_id: productId, return_url: location.href },
+    });
+    if (error) throw error;
+    location.href = data.url;
+  });
+}
+
+/**
+ * The plans and packs on sale, from the catalog (anyone may read it). The plan the user holds
+ * says so instead of offering a button; any other plan still offers "Subscribe", and the
+ * checkout function answers a second subscription with words the page shows.
+ */
+async function renderPricing(currentProductId: string | null) {
+  const { data, error } = await supabase
+    .from("polar_products")
+    .select("id, name, description, is_recurring, recurring_interval, prices")
+    .order("is_recurring", { ascending: false })
+    .order("name");
+  const plans = element("plans");
+  plans.replaceChildren(...((data ?? []) as Product[]).map((product) => {
+    const item = document.createElement("li");
+    item.dataset.product = product.id;
+    const name = document.createElement("strong");
+    name.textContent = product.name;
+    const price = document.createElement("span");
+    price.className = "price";
+    price.textContent = describePrice(product);
+    item.append(name, " ", price);
+    if (product.description) {
+      const description = document.createElement("p");
+      description.className = "note";
+      description.textContent = product.description;
+      item.append(description);
+    }
+    if (product.id === currentProductId) {
+      const current = document.createElement("span");
+      current.className = "current";
+      current.textContent = "Your plan";
+      item.append(current);
+    } else {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = product.is_recurring ? "Subscribe" : "Buy";
+      button.addEventListener("click", () => buy(button, product.id));
+      item.append(button);
+    }
+    return item;
+  }));
+  element("pricing-empty").hidden = Boolean(data?.length) || Boolean(error);
+  if (error) message.textContent = error.message;
 }
 
 /** The members-only notes: RLS returns them only to a user who holds the entitlement. */
 async function renderMembers() {
-  const { data, error } = await supabase.from("member_notes").select("title, body");
+  // The user's own notes (the welcome note) first, then everyone's.
+  const { data, error } = await supabase.from("member_notes").select("title, body")
+    .order("user_id", { ascending: true, nullsFirst: false })
+    .order("id");
   const notes = element("notes");
   notes.replaceChildren(...(data ?? []).map((note) => {
     const item = document.createElement("li");
@@ -92,12 +182,18 @@ async function render() {
   element("who").textContent = session.user.email ?? session.user.id;
   const { data, error } = await supabase
     .from("user_subscriptions")
-    .select("status, cancel_at_period_end, current_period_end")
+    .select("status, product_id, cancel_at_period_end, current_period_end, polar_customer_id")
     .maybeSingle();
-  statusText.textContent = error ? "Unavailable" : describeSubscription(data);
-  // One subscription per user: offer "Subscribe" only to someone without a live one.
-  element("subscribe").hidden = LIVE_STATUSES.includes(String(data?.status));
+  if (error) statusText.textContent = "Unavailable";
+  else renderStatus(data);
+  const live = LIVE_STATUSES.includes(String(data?.status));
+  // The portal needs a Polar customer: without one there is nothing to manage yet.
+  const manage = element<HTMLButtonElement>("manage");
+  manage.hidden = !data?.polar_customer_id;
+  manage.textContent = live ? "Change plan or cancel" : "Manage billing";
+  element("billing-none").hidden = Boolean(data?.polar_customer_id) || Boolean(error);
   if (error) message.textContent = error.message;
+  await renderPricing(live ? String(data?.product_id) : null);
   await renderMembers();
 }
 
@@ -142,16 +238,6 @@ signInForm.addEventListener("submit", (event) => {
     if (error) throw error;
     await render();
     await confirmCheckout();
-  });
-});
-
-element<HTMLButtonElement>("subscribe").addEventListener("click", (event) => {
-  whileBusy(event.currentTarget as HTMLButtonElement, "Opening checkout…", async () => {
-    const { data, error } = await supabase.functions.invoke("checkout", {
-      body: { product_id: config.product_id, return_url: location.href },
-    });
-    if (error) throw error;
-    location.href = data.url;
   });
 });
 
