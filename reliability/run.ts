@@ -22,6 +22,7 @@ const SUITES = [
   "hardening_suite.ts",
   "locks_suite.ts",
   "usage_suite.ts",
+  "billing_changes_suite.ts",
 ];
 
 /**
