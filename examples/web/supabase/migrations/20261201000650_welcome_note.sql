@@ -41,7 +41,7 @@ begin
   insert into public.member_notes (title, body, user_id)
   values (
     'Welcome to Pro',
-    'Thanks for subscribing on ' || to_char(new.occurred_at at time zone 'UTC', 'YYYY-MM-DD')
+    'Thanks for subscribing on ' || to_char(new.occurred_at at time zone 'UTC', 'FMDD FMMonth YYYY')
       || '. These notes are visible while your plan is active.',
     new.user_id
   );
