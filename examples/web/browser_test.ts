@@ -121,7 +121,7 @@ Deno.test("example page: sign in, subscribe, pay, members-only notes, manage bil
       assert.equal(await page.isVisible("#members-empty"), false);
       assert.match(
         await notes.first().textContent() ?? "",
-        /Welcome to Pro Thanks for subscribing on \d{1,2} [A-Z][a-z]+ \d{4}\./,
+        /Welcome to Pro Thanks for subscribing on \d{1,2}\u00a0[A-Z][a-z]+\u00a0\d{4}\./,
         "the example's trigger on polar_billing_changes wrote the welcome note",
       );
       await snap(page, "04-active");

@@ -41,7 +41,9 @@ begin
   insert into public.member_notes (title, body, user_id)
   values (
     'Welcome to Pro',
-    'Thanks for subscribing on ' || to_char(new.occurred_at at time zone 'UTC', 'FMDD FMMonth YYYY')
+    -- The date with no-break spaces, so it never wraps inside.
+    'Thanks for subscribing on '
+      || replace(to_char(new.occurred_at at time zone 'UTC', 'FMDD FMMonth YYYY'), ' ', chr(160))
       || '. These notes are visible while your plan is active.',
     new.user_id
   );
