@@ -65,6 +65,18 @@ export async function billingLoop(
   const ada = await signUp(apiUrl, anonKey);
   const bob = await signUp(apiUrl, anonKey);
 
+  await test.step("the price list is public: anon reads the stand-in's two plans and credit pack", async () => {
+    const anon = createClient(apiUrl, anonKey, { auth: { persistSession: false } });
+    const { data, error } = await anon.from("polar_products")
+      .select("name, is_recurring, recurring_interval, benefit_keys").order("name");
+    assert.equal(error, null);
+    assert.deepEqual(data, [
+      { name: "Credit pack", is_recurring: false, recurring_interval: null, benefit_keys: [] },
+      { name: "Pro", is_recurring: true, recurring_interval: "month", benefit_keys: ["pro"] },
+      { name: "Pro yearly", is_recurring: true, recurring_interval: "year", benefit_keys: ["pro"] },
+    ]);
+  });
+
   await test.step("before subscribing: no row, and the portal answers 404", async () => {
     assert.equal(await readRow(ada), null);
     const { error } = await ada.functions.invoke("portal");
@@ -100,6 +112,32 @@ export async function billingLoop(
     assert.equal(row?.status, "active");
     assert.equal(row?.cancel_at_period_end, false);
     assert.ok(row?.polar_customer_id);
+  });
+
+  await test.step("the payment's billing changes are recorded once each, readable by their user", async () => {
+    const { data, error } = await ada.from("polar_billing_changes").select("kind").order("id");
+    assert.equal(error, null);
+    assert.deepEqual(data?.map((c) => c.kind).toSorted(), [
+      "benefit_granted",
+      "benefit_granted",
+      "order_paid",
+      "subscription_started",
+    ], "the flag and the credits granted, the order paid, the subscription started");
+    const { data: others } = await bob.from("polar_billing_changes").select("kind");
+    assert.deepEqual(others, [], "another user reads none of them");
+  });
+
+  await test.step("a second subscription is refused with 409 before any checkout", async () => {
+    const before = stack.polar!.apiRequests.filter((r) => r === "POST /v1/checkouts/").length;
+    const { error } = await ada.functions.invoke("checkout", { body: { product_id: productId } });
+    assert.deepEqual(await errorBody(error), {
+      error: "You already have an active subscription. Manage it from the billing portal.",
+    });
+    assert.equal(
+      stack.polar!.apiRequests.filter((r) => r === "POST /v1/checkouts/").length,
+      before,
+      "Polar saw no checkout",
+    );
   });
 
   await test.step("the subscription's credits and a credit pack reach polar_meters after the recompute", async () => {

@@ -7,14 +7,17 @@
 
 const EXAMPLE_DIR = new URL("../examples/web/", import.meta.url);
 
+/** The page's icon: a blue rounded square with an "A". */
+const FAVICON =
+  '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="7" fill="#0071e3"/>' +
+  '<text x="16" y="23" font-family="system-ui,sans-serif" font-size="19" font-weight="700" fill="#fff" text-anchor="middle">A</text></svg>';
+
 /** What the page needs to reach the stack. */
 export interface SiteConfig {
   /** The Supabase API. */
   api_url: string;
   /** The anon key. */
   anon_key: string;
-  /** The product "Subscribe" buys. */
-  product_id: string;
   /** The benefit key the example's members-only notes are gated on. */
   entitlement_key: string;
   /** The Polar meter the example's "Summarise" spends. */
@@ -31,7 +34,7 @@ export interface SiteConfig {
  * @throws {Error} when bundling fails
  * @example
  * ```ts
- * const site = await createExampleSite({ api_url, anon_key, product_id, entitlement_key, meter, credit_product_id });
+ * const site = await createExampleSite({ api_url, anon_key, entitlement_key, meter, credit_product_id });
  * Deno.serve({ hostname: "127.0.0.1", port: 3000 }, site);
  * ```
  */
@@ -68,6 +71,14 @@ export async function createExampleSite(
       return Promise.resolve(
         new Response(script, {
           headers: { ...noStore, "Content-Type": "text/javascript; charset=utf-8" },
+        }),
+      );
+    }
+    // Browsers ask for /favicon.ico on their own: answer it rather than log a 404.
+    if (pathname === "/favicon.ico" || pathname === "/favicon.svg") {
+      return Promise.resolve(
+        new Response(FAVICON, {
+          headers: { "Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400" },
         }),
       );
     }

@@ -517,3 +517,85 @@ export function stateGrantModel(grant: models.BenefitGrant): models.CustomerStat
     properties: grant.properties as models.CustomerStateBenefitGrant["properties"],
   };
 }
+
+/**
+ * An order as `order.paid` and `order.refunded` carry it: paid, for `amount` cents, of the
+ * product, with the customer embedded (as Polar embeds it).
+ *
+ * @param customer the paying customer
+ * @param fields the product, its amount, the subscription it bills, and fields to set
+ * @returns the order, created now
+ * @example
+ * ```ts
+ * orderModel(customer, { product: standInProducts()[2], amount: 500 }).status; // "paid"
+ * ```
+ */
+export function orderModel(
+  customer: models.CustomerIndividual,
+  fields: {
+    product: models.Product;
+    amount: number;
+    subscriptionId?: string | null;
+    checkoutId?: string | null;
+  } & Partial<Pick<models.Order, "status" | "refunded_amount" | "modified_at" | "metadata">>,
+): models.Order {
+  const now = new Date().toISOString();
+  const { product, amount } = fields;
+  return {
+    id: crypto.randomUUID(),
+    created_at: now,
+    modified_at: fields.modified_at ?? null,
+    status: fields.status ?? "paid",
+    paid: true,
+    subtotal_amount: amount,
+    discount_amount: 0,
+    net_amount: amount,
+    tax_amount: 0,
+    total_amount: amount,
+    applied_balance_amount: 0,
+    due_amount: 0,
+    refunded_amount: fields.refunded_amount ?? 0,
+    refunded_tax_amount: 0,
+    refundable_amount: amount - (fields.refunded_amount ?? 0),
+    refundable_tax_amount: 0,
+    currency: "usd",
+    billing_reason: fields.subscriptionId ? "subscription_create" : "purchase",
+    billing_name: null,
+    billing_address: null,
+    invoice_number: null,
+    is_invoice_generated: false,
+    receipt_number: null,
+    units: null,
+    customer_id: customer.id,
+    product_id: product.id,
+    discount_id: null,
+    subscription_id: fields.subscriptionId ?? null,
+    checkout_id: fields.checkoutId ?? null,
+    metadata: fields.metadata ?? {},
+    platform_fee_amount: 0,
+    platform_fee_currency: null,
+    customer: { ...customer, email_verified: customer.email_verified ?? true },
+    product: {
+      metadata: product.metadata,
+      id: product.id,
+      created_at: product.created_at,
+      modified_at: product.modified_at,
+      trial_interval: product.trial_interval,
+      trial_interval_count: product.trial_interval_count,
+      name: product.name,
+      description: product.description,
+      visibility: product.visibility,
+      recurring_interval: product.recurring_interval,
+      recurring_interval_count: product.recurring_interval_count,
+      meter_interval: product.meter_interval,
+      meter_interval_count: product.meter_interval_count,
+      is_recurring: product.is_recurring,
+      is_archived: product.is_archived,
+      organization_id: product.organization_id,
+    },
+    discount: null,
+    subscription: null,
+    items: [],
+    description: product.name,
+  } satisfies models.Order;
+}

@@ -11,6 +11,12 @@
  * `customer.state_changed`; the demo subscription credits the demo meter per cycle and a one-time
  * credit pack adds more when paid.
  *
+ * Products: two plans ("Pro" monthly, "Pro yearly") and the one-time credit pack
+ * (`polar_products.ts`), listed by `GET /v1/products/`, and sent as `product.created` by
+ * {@linkcode PolarStandIn.publishCatalog}. The organization (`GET /v1/organizations/`) has
+ * `allow_multiple_subscriptions` off unless `allowMultipleSubscriptions` is set, and the checkout
+ * page then refuses a second subscription with Polar's words (`polar_organizations.ts`).
+ *
  * The checkout page behaves as Polar's does about the buyer's email: a checkout created with
  * `customer_id` is locked to that customer; one created without it lets the buyer edit the email,
  * and paying reuses an existing customer with that email (keeping its `external_id`), else
@@ -39,11 +45,24 @@ import {
   DEMO_PRODUCT_ID,
   listedBenefitGrantModel,
   meterCreditGrantModel,
+  orderModel,
   stateGrantModel,
   stateMeterModel,
   subscriptionModel,
   webhookEndpointModel,
 } from "./polar_models.ts";
+import {
+  ALREADY_ACTIVE_SUBSCRIPTION_DETAIL,
+  createPolarOrganizationRoutes,
+  organizationModel,
+  refusesSecondSubscription,
+} from "./polar_organizations.ts";
+import {
+  createPolarProductRoutes,
+  PRICE_CENTS,
+  PRO_YEARLY_PRODUCT_ID,
+  standInProducts,
+} from "./polar_products.ts";
 import { createPolarSubscriptionRoutes } from "./polar_subscriptions.ts";
 import { signWebhook } from "./webhook_signing.ts";
 
@@ -54,6 +73,7 @@ export {
   DEMO_ENTITLEMENT_KEY,
   DEMO_METER,
   DEMO_PRODUCT_ID,
+  PRO_YEARLY_PRODUCT_ID,
 };
 
 /** The stand-in's default recompute delay of customer meters (Polar's is 15 s at least). */
@@ -74,6 +94,8 @@ export interface PolarStandInOptions {
   /** Milliseconds from a customer's last event or credit to its meters' recompute (and the
    * `customer.state_changed` after it); {@linkcode DEFAULT_METER_RECOMPUTE_DELAY_MS} by default. */
   meterRecomputeDelayMs?: number;
+  /** The organization's `allow_multiple_subscriptions`; off by default, as in Polar. */
+  allowMultipleSubscriptions?: boolean;
 }
 
 /** One webhook the stand-in sent. */
@@ -95,8 +117,8 @@ type Payload =
   | webhooks.WebhookSubscriptionCanceledPayload
   | webhooks.WebhookSubscriptionRevokedPayload
   | webhooks.WebhookCustomerStateChangedPayload
-  // The order's fields the functions never read are left out.
-  | { type: "order.paid"; timestamp: string; api_version: string; data: Record<string, unknown> };
+  | webhooks.WebhookOrderPaidPayload
+  | webhooks.WebhookProductCreatedPayload;
 
 /** The running stand-in. */
 export interface PolarStandIn {
@@ -126,6 +148,12 @@ export interface PolarStandIn {
   dropWebhook: (type: string) => boolean;
   /** Every API request so far, as `METHOD /v1/path` (what Polar counts against the rate limit). */
   apiRequests: string[];
+  /** The organization's products: two plans and the credit pack. */
+  products: models.Product[];
+  /** The organization's `allow_multiple_subscriptions`; may be changed while running. */
+  allowMultipleSubscriptions: boolean;
+  /** Sends `product.created` for every product, as Polar does when a merchant adds them. */
+  publishCatalog(): Promise<void>;
 }
 
 /**
@@ -154,10 +182,26 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const meterDefinitions = [demoMeterModel()];
   const meterDefinitionRoutes = createPolarMeterRoutes(() => meterDefinitions);
   const events: IngestedEvent[] = [];
+  const products = standInProducts();
+  const productRoutes = createPolarProductRoutes(() => products);
   const control = {
     webhooksEnabled: options.webhooks !== "off",
     dropWebhook: (_type: string) => false,
+    allowMultipleSubscriptions: options.allowMultipleSubscriptions ?? false,
   };
+  const organizationRoutes = createPolarOrganizationRoutes(() =>
+    organizationModel({ allowMultipleSubscriptions: control.allowMultipleSubscriptions })
+  );
+  const productOf = (id: string) => products.find((p) => p.id === id);
+  /** Polar's rule, as its checkout page applies it when the buyer confirms. */
+  const refuses = (record: CheckoutRecord) =>
+    refusesSecondSubscription(
+      {
+        recurring: productOf(record.product_id)?.is_recurring ?? false,
+        customerId: record.customer_id,
+      },
+      { allowMultiple: control.allowMultipleSubscriptions, subscriptions: subscriptions.values() },
+    );
 
   const deliver = async (payload: Payload) => {
     if (!control.webhooksEnabled || control.dropWebhook(payload.type)) {
@@ -304,24 +348,19 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     const customer = await payingCustomer(record, typedEmail);
     if (record.product_id === CREDIT_PACK_PRODUCT_ID) {
       // A one-time product: an order, no subscription; its meter_credit benefit adds units.
-      const orderId = crypto.randomUUID();
-      const credit = grantCredits(customer, CREDIT_PACK_UNITS, { order_id: orderId });
-      await deliver({
-        type: "order.paid",
-        timestamp: now,
-        api_version: API_VERSION,
-        data: {
-          id: orderId,
-          subscription_id: null,
-          product_id: CREDIT_PACK_PRODUCT_ID,
-          customer_id: customer.id,
-        },
+      const order = orderModel(customer, {
+        product: productOf(CREDIT_PACK_PRODUCT_ID)!,
+        amount: record.amount,
+        checkoutId: record.id,
+        metadata: record.metadata,
       });
+      const credit = grantCredits(customer, CREDIT_PACK_UNITS, { order_id: order.id });
+      await deliver({ type: "order.paid", timestamp: now, api_version: API_VERSION, data: order });
       await deliverState(customer);
       credit();
       return;
     }
-    const subscription = subscriptionRecord(customer, record);
+    const subscription = subscriptionRecord(customer, record, productOf(record.product_id)!);
     subscriptions.set(subscription.id, subscription);
     grantDemoBenefit(subscription);
     const credit = grantCredits(customer, DEMO_CREDIT_UNITS, { subscription_id: subscription.id });
@@ -341,7 +380,13 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       type: "order.paid",
       timestamp: now,
       api_version: API_VERSION,
-      data: { id: crypto.randomUUID(), subscription_id: subscription.id, customer_id: customer.id },
+      data: orderModel(customer, {
+        product: productOf(record.product_id)!,
+        amount: record.amount,
+        subscriptionId: subscription.id,
+        checkoutId: record.id,
+        metadata: record.metadata,
+      }),
     });
     await deliverState(customer);
     credit();
@@ -413,6 +458,8 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         );
       }
       const listAnswer = subscriptionRoutes({ method: request.method, url }) ??
+        productRoutes({ method: request.method, url }) ??
+        organizationRoutes({ method: request.method, url }) ??
         grantRoutes({ method: request.method, url }) ??
         meterRoutes({ method: request.method, url }) ??
         meterDefinitionRoutes({ method: request.method, url }) ??
@@ -431,7 +478,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         const products: unknown[] = Array.isArray(body.products) ? body.products : [];
         if (
           products.length === 0 ||
-          products.some((id) => id !== DEMO_PRODUCT_ID && id !== CREDIT_PACK_PRODUCT_ID)
+          products.some((id) => productOf(String(id))?.is_archived !== false)
         ) {
           return validationError("products", "Product does not exist.");
         }
@@ -449,6 +496,10 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     if (page === "checkout" && checkouts.has(key)) {
       const entry = checkouts.get(key)!;
       if (request.method === "POST" && action === "pay" && !entry.paid) {
+        // Polar applies the one-subscription rule when the buyer confirms, and takes no money.
+        if (refuses(entry.checkout)) {
+          return html(checkoutPage(entry.checkout, false, undefined, true), 403);
+        }
         entry.paid = true;
         const form = await request.formData().catch(() => undefined);
         const typedEmail = form?.get("email");
@@ -462,7 +513,7 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       const locked = entry.checkout.customer_id
         ? customers.get(entry.checkout.customer_id)
         : undefined;
-      return html(checkoutPage(entry.checkout, entry.paid, locked));
+      return html(checkoutPage(entry.checkout, entry.paid, locked, refuses(entry.checkout)));
     }
     if (page === "portal" && sessions.has(key)) {
       const session = sessions.get(key)!;
@@ -482,8 +533,21 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     return new Response("Not found", { status: 404 });
   };
 
+  const publishCatalog = async () => {
+    for (const product of products) {
+      await deliver({
+        type: "product.created",
+        timestamp: new Date().toISOString(),
+        api_version: API_VERSION,
+        data: product,
+      });
+    }
+  };
+
   return Object.assign(control, {
     handler,
+    products,
+    publishCatalog,
     customers,
     subscriptions,
     grants,
@@ -533,21 +597,30 @@ function checkoutRecord(baseUrl: string, body: Record<string, unknown>): Checkou
     created_at: new Date().toISOString(),
     modified_at: null,
     expires_at: new Date(Date.now() + 3600_000).toISOString(),
-    amount: (body.products as unknown[])[0] === CREDIT_PACK_PRODUCT_ID ? 500 : 1000,
+    amount: PRICE_CENTS[String((body.products as unknown[])[0])] ?? 1000,
   };
 }
 
 function subscriptionRecord(
   customer: models.CustomerIndividual,
   checkout: CheckoutRecord,
+  product: models.Product,
 ): models.Subscription {
   const now = new Date().toISOString();
+  const yearly = product.recurring_interval === "year";
+  const periodEnd = new Date(Date.now() + (yearly ? 365 : 30) * 24 * 3600_000).toISOString();
   return subscriptionModel(customer, {
     created_at: now,
     modified_at: now,
     status: "active",
     checkout_id: checkout.id,
     metadata: checkout.metadata,
+    product_id: product.id,
+    product,
+    prices: product.prices,
+    amount: checkout.amount,
+    recurring_interval: product.recurring_interval ?? "month",
+    current_period_end: periodEnd,
   });
 }
 
@@ -573,13 +646,13 @@ function escape(value: string): string {
   return value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
 }
 
-function html(body: string): Response {
+function html(body: string, status = 200): Response {
   return new Response(
     `<!doctype html><html><head><meta charset="utf-8"><title>Polar (local stand-in)</title>` +
       `<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem}` +
       `button{font-size:1rem;padding:.5rem 1.25rem}.note{color:#666}</style></head>` +
       `<body>${body}<p class="note">Polar stand-in of the local stack: no money moves.</p></body></html>`,
-    { headers: { "Content-Type": "text/html; charset=utf-8" } },
+    { status, headers: { "Content-Type": "text/html; charset=utf-8" } },
   );
 }
 
@@ -587,6 +660,7 @@ function checkoutPage(
   checkout: CheckoutRecord,
   paid: boolean,
   customer: models.CustomerIndividual | undefined,
+  refused = false,
 ): string {
   // A checkout for a customer shows that customer's email, locked, as Polar's page does.
   const email = customer
@@ -601,10 +675,14 @@ function checkoutPage(
     ? `Credit pack (${CREDIT_PACK_UNITS} ${DEMO_METER.name}), $${
       (checkout.amount / 100).toFixed(2)
     } once`
+    : checkout.product_id === PRO_YEARLY_PRODUCT_ID
+    ? `Pro yearly, $${(checkout.amount / 100).toFixed(2)} a year`
     : `Pro, $${(checkout.amount / 100).toFixed(2)} a month`;
   return `<h1>Checkout</h1><p>${escape(what)}</p>` +
     (paid
       ? `<p>Paid.</p>`
+      : refused
+      ? `<p class="error">${escape(ALREADY_ACTIVE_SUBSCRIPTION_DETAIL)}</p>`
       : `<form method="post" action="/checkout/${escape(checkout.client_secret)}/pay">` +
         `${email}<button type="submit">Pay</button></form>`) +
     back;

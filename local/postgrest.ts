@@ -1,6 +1,6 @@
 /**
  * A thin stand-in for PostgREST at `/rest/v1`, enough for what this project and its example call
- * through supabase-js: reading a table with `select` and `eq`/`is` filters (as an array, or one
+ * through supabase-js: reading a table with `select`, `eq`/`is` filters and `order` (as an array, or one
  * object with `Accept: application/vnd.pgrst.object+json`) and calling a function through
  * `/rpc/<name>` with named JSON arguments. Each request runs as PostgREST runs it: the role from
  * the verified token (`anon` without one), `request.jwt.claims` set, in one transaction, so RLS
@@ -94,7 +94,7 @@ async function selectRows(
   const where: string[] = [];
   const values: unknown[] = [];
   for (const [column, filter] of params) {
-    if (column === "select" || column === "limit") continue;
+    if (column === "select" || column === "limit" || column === "order") continue;
     if (!IDENTIFIER.test(column)) return pgrstError(400, "PGRST100", `Bad column ${column}`);
     if (filter.startsWith("eq.")) {
       values.push(filter.slice(3));
@@ -105,10 +105,13 @@ async function selectRows(
       return pgrstError(400, "PGRST100", `Unsupported filter ${filter}`);
     }
   }
+  const order = orderBy(params.get("order"));
+  if (order === null) return pgrstError(400, "PGRST100", "Unsupported order");
   const limit = Number(params.get("limit") ?? 1000);
   const rows = await db.query(
     `select ${columns.join(", ")} from public.${table}` +
       (where.length ? ` where ${where.join(" and ")}` : "") +
+      (order ? ` order by ${order}` : "") +
       ` limit ${Number.isInteger(limit) && limit >= 0 ? limit : 1000}`,
     values,
     as,
@@ -125,6 +128,25 @@ async function selectRows(
     return Response.json(rows[0]);
   }
   return Response.json(rows);
+}
+
+const ORDER_TERM = /^([a-z_][a-z0-9_]*)(?:\.(asc|desc))?(?:\.(nullsfirst|nullslast))?$/;
+
+/**
+ * PostgREST's `order=name.desc.nullslast,id` as SQL: `""` when absent, `null` when malformed.
+ */
+function orderBy(order: string | null): string | null {
+  if (order === null || order === "") return "";
+  const terms = order.split(",").map((term) => term.trim().match(ORDER_TERM));
+  if (terms.some((term) => term === null)) return null;
+  return terms.map((term) => {
+    const [, column, direction, nulls] = term!;
+    return [
+      column,
+      direction ?? "asc",
+      nulls ? (nulls === "nullsfirst" ? "nulls first" : "nulls last") : "",
+    ].filter(Boolean).join(" ");
+  }).join(", ");
 }
 
 /** Whether `public.<name>` returns a set; false for an unknown name (the call then fails). */

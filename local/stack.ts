@@ -25,6 +25,7 @@ import {
   DEMO_METER,
   DEMO_PRODUCT_ID,
   type PolarStandIn,
+  PRO_YEARLY_PRODUCT_ID,
 } from "./polar_stand_in.ts";
 import { createSupabaseApi, translateApiKey } from "./supabase_api.ts";
 import { createWebhookSecret } from "./webhook_signing.ts";
@@ -249,7 +250,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       POLAR_SERVER: "sandbox",
       ...(realPolar ? {} : {
         POLAR_API_URL: polarUrl,
-        POLAR_PRODUCT_IDS: `${DEMO_PRODUCT_ID},${CREDIT_PACK_PRODUCT_ID}`,
+        POLAR_PRODUCT_IDS: `${DEMO_PRODUCT_ID},${PRO_YEARLY_PRODUCT_ID},${CREDIT_PACK_PRODUCT_ID}`,
       }),
       POLAR_WEBHOOK_SECRET: webhookSecret,
       // Against the stand-in nothing needs pacing unless a test asks; against real Polar the
@@ -304,6 +305,21 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
 
     for (const user of DEMO_USERS) await createPasswordUser(db, user.email, user.password);
+    if (!realPolar) {
+      // The price list, pulled as an operator would after installing: sync's catalog scope.
+      log('catalog: sync {"scope":"catalog"}');
+      const response = await fetch(`${api.url}/functions/v1/sync`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${syncSecret}`, "Content-Type": "application/json" },
+        body: JSON.stringify({ scope: "catalog" }),
+      });
+      if (!response.ok) {
+        throw new Error(
+          `sync's catalog scope answered ${response.status}: ${await response.text()}`,
+        );
+      }
+      await response.body?.cancel();
+    }
     const flushUsage = () => flushUsageOnce(functions.get("sync")!, syncSecret, log);
     await flushUsage();
     if (options.usageFlushIntervalMs) {
@@ -321,7 +337,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       siteRoutes.handle = await createExampleSite({
         api_url: api.url,
         anon_key: newKeys.publishable,
-        product_id: DEMO_PRODUCT_ID,
         entitlement_key: DEMO_ENTITLEMENT_KEY,
         meter: DEMO_METER.name,
         credit_product_id: CREDIT_PACK_PRODUCT_ID,

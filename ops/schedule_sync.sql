@@ -19,7 +19,7 @@
 --   select vault.update_secret((select id from vault.secrets where name = 'polar_sync_secret'), '<new>');
 -- then POLAR_SYNC_SECRET="<new>" (see docs/sync.md).
 --
--- Four jobs:
+-- Five jobs:
 --   * polar-reconcile (03:00 UTC nightly): starts a reconcile of every user, or resumes
 --     the unfinished one.
 --   * polar-reconcile-resume (every 10 minutes, at minutes 5, 15, …, 55): continues a run
@@ -31,6 +31,8 @@
 --   * polar-usage (every minute): refreshes the meter definitions and sends recorded usage
 --     (the outbox public.polar_usage_events) to Polar's event ingestion, within a 45 s budget;
 --     one meters call and three database calls when nothing is pending.
+--   * polar-catalog (hourly, at minute 17): pulls every product into the price list
+--     (public.polar_products), in case a product.* or benefit.* webhook was lost.
 -- Run it again to change a schedule: cron.schedule replaces a job of the same name.
 -- =====================================================================================
 create extension if not exists pg_cron;
@@ -76,3 +78,6 @@ select cron.schedule('polar-customer-deletions', '* * * * *',
   $$select polar.call_sync('{"scope": "deletions"}')$$);
 select cron.schedule('polar-usage', '* * * * *',
   $$select polar.call_sync('{"scope": "usage"}')$$);
+-- The price list (public.polar_products), in case a product.* or benefit.* webhook was lost.
+select cron.schedule('polar-catalog', '17 * * * *',
+  $$select polar.call_sync('{"scope": "catalog"}')$$);

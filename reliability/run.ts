@@ -24,6 +24,7 @@ const SUITES = [
   "usage_suite.ts",
   "install_suite.ts",
   "usage_flush_suite.ts",
+  "billing_changes_suite.ts",
 ];
 
 /**

@@ -167,12 +167,13 @@ Deno.test("schedule: the pg_cron jobs call the sync function with the sync secre
     await db.exec(sql);
 
     await runCases(t, "schedule", [{
-      name: "four jobs, each queueing its scope for /functions/v1/sync with only the sync secret",
+      name: "five jobs, each queueing its scope for /functions/v1/sync with only the sync secret",
     }], async () => {
       const jobs = await db.query<{ jobname: string; schedule: string }>(
         "select jobname, schedule from cron.job order by jobname",
       );
       assert.deepEqual(jobs, [
+        { jobname: "polar-catalog", schedule: "17 * * * *" },
         { jobname: "polar-customer-deletions", schedule: "* * * * *" },
         { jobname: "polar-reconcile", schedule: "0 3 * * *" },
         { jobname: "polar-reconcile-resume", schedule: "5-59/10 * * * *" },
@@ -187,6 +188,7 @@ Deno.test("schedule: the pg_cron jobs call the sync function with the sync secre
       }
       const requests = await db.query<QueuedRequest>(QUEUED);
       assert.deepEqual(requests.map((r) => r.body), [
+        { scope: "catalog" },
         { scope: "deletions" },
         { scope: "all" },
         { scope: "all", resume: true },

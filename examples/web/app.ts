@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
 /**
  * The example page's script: sign in with supabase-js, show the subscription row (read under
- * RLS), start a checkout and open the customer portal through the project's functions, and list
+ * RLS), list the plans and prices from the catalog (`public.polar_products`, no product id in the
+ * page), start a checkout and open the customer portal through the project's functions, and list
  * the members-only notes, which the example's own table gates with `has_entitlement`. Coming back
  * from checkout (`?checkout_id=`), it asks the `sync` function for the new state at once rather
  * than waiting for Polar's webhooks. "Summarise" spends credits through the example's own edge
@@ -14,11 +15,20 @@ import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase
 interface PageConfig {
   api_url: string;
   anon_key: string;
-  product_id: string;
   entitlement_key: string;
   /** The Polar meter "Summarise" spends, and the one-time product that adds to it. */
   meter: string;
   credit_product_id: string;
+}
+
+/** A row of the public price list, `public.polar_products`. */
+interface Product {
+  id: string;
+  name: string;
+  description: string | null;
+  is_recurring: boolean;
+  recurring_interval: string | null;
+  prices: { amount_type?: string; price_amount?: number; price_currency?: string }[];
 }
 
 const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -67,20 +77,106 @@ async function whileBusy(button: HTMLButtonElement, label: string, work: () => P
   }
 }
 
-function describeSubscription(row: Record<string, unknown> | null): string {
-  if (!row?.status) return "No subscription";
+/** The status line; the date sits in a span that never wraps, so it stays whole. */
+function renderStatus(row: Record<string, unknown> | null) {
+  if (!row?.status) {
+    statusText.textContent = "No subscription";
+    return;
+  }
   const status = String(row.status).replace("_", " ");
   const label = status[0].toUpperCase() + status.slice(1);
   const live = LIVE_STATUSES.includes(String(row.status));
   if (live && row.cancel_at_period_end && row.current_period_end) {
-    return `${label}, cancels at period end (${String(row.current_period_end).slice(0, 10)})`;
+    const date = document.createElement("span");
+    date.className = "date";
+    date.textContent = String(row.current_period_end).slice(0, 10);
+    statusText.replaceChildren(`${label}, cancels at period end (`, date, ")");
+    return;
   }
-  return label;
+  statusText.textContent = label;
+}
+
+/** A price as people read it: "$10.00 a month", "$5.00 once". */
+function describePrice(product: Product): string {
+  const price = product.prices.find((p) => p.amount_type === "fixed") ?? product.prices[0];
+  const amount = typeof price?.price_amount === "number"
+    ? new Intl.NumberFormat("en-US", {
+      style: "currency",
+      currency: (price.price_currency ?? "usd").toUpperCase(),
+    }).format(price.price_amount / 100)
+    : "Free";
+  if (!product.is_recurring) return `${amount} once`;
+  return `${amount} a ${product.recurring_interval ?? "period"}`;
+}
+
+/**
+ * Starts a checkout of one product and goes to Polar's page; back here with `purchase` in the
+ * query (credits, or a plan), to confirm what was bought.
+ */
+function buy(button: HTMLButtonElement, productId: string) {
+  whileBusy(button, "Opening checkout…", async () => {
+    const credits = productId === config.credit_product_id;
+    if (credits) sessionStorage.setItem(CREDITS_BEFORE, String((await readBalance()) ?? 0));
+    const back = `${location.origin}${location.pathname}?purchase=${credits ? "credits" : "plan"}`;
+    const { data, error } = await supabase.functions.invoke("checkout", {
+      body: { product_id: productId, success_url: back, return_url: location.href },
+    });
+    if (error) throw error;
+    location.href = data.url;
+  });
+}
+
+/**
+ * The plans and packs on sale, from the catalog (anyone may read it). The plan the user holds
+ * says so instead of offering a button; any other plan still offers "Subscribe", and the
+ * checkout function answers a second subscription with words the page shows.
+ */
+async function renderPricing(currentProductId: string | null) {
+  const { data, error } = await supabase
+    .from("polar_products")
+    .select("id, name, description, is_recurring, recurring_interval, prices")
+    .order("is_recurring", { ascending: false })
+    .order("name");
+  const plans = element("plans");
+  plans.replaceChildren(...((data ?? []) as Product[]).map((product) => {
+    const item = document.createElement("li");
+    item.dataset.product = product.id;
+    const name = document.createElement("strong");
+    name.textContent = product.name;
+    const price = document.createElement("span");
+    price.className = "price";
+    price.textContent = describePrice(product);
+    item.append(name, " ", price);
+    if (product.description) {
+      const description = document.createElement("p");
+      description.className = "note";
+      description.textContent = product.description;
+      item.append(description);
+    }
+    if (product.id === currentProductId) {
+      const current = document.createElement("span");
+      current.className = "current";
+      current.textContent = "Your plan";
+      item.append(current);
+    } else {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = product.is_recurring ? "Subscribe" : "Buy";
+      button.addEventListener("click", () => buy(button, product.id));
+      item.append(button);
+    }
+    return item;
+  }));
+  element("pricing-empty").hidden = Boolean(data?.length) || Boolean(error);
+  if (error) message.textContent = error.message;
 }
 
 /** The members-only notes: RLS returns them only to a user who holds the entitlement. */
 async function renderMembers() {
-  const { data, error } = await supabase.from("member_notes").select("title, body");
+  // The user's own notes (the welcome note) first, then everyone's.
+  const { data, error } = await supabase.from("member_notes").select("title, body")
+    .order("user_id", { ascending: true, nullsFirst: false })
+    .order("id");
   const notes = element("notes");
   notes.replaceChildren(...(data ?? []).map((note) => {
     const item = document.createElement("li");
@@ -114,12 +210,18 @@ async function render() {
   element("who").textContent = session.user.email ?? session.user.id;
   const { data, error } = await supabase
     .from("user_subscriptions")
-    .select("status, cancel_at_period_end, current_period_end")
+    .select("status, product_id, cancel_at_period_end, current_period_end, polar_customer_id")
     .maybeSingle();
-  statusText.textContent = error ? "Unavailable" : describeSubscription(data);
-  // One subscription per user: offer "Subscribe" only to someone without a live one.
-  element("subscribe").hidden = LIVE_STATUSES.includes(String(data?.status));
+  if (error) statusText.textContent = "Unavailable";
+  else renderStatus(data);
+  const live = LIVE_STATUSES.includes(String(data?.status));
+  // The portal needs a Polar customer: without one there is nothing to manage yet.
+  const manage = element<HTMLButtonElement>("manage");
+  manage.hidden = !data?.polar_customer_id;
+  manage.textContent = live ? "Change plan or cancel" : "Manage billing";
+  element("billing-none").hidden = Boolean(data?.polar_customer_id) || Boolean(error);
   if (error) message.textContent = error.message;
+  await renderPricing(live ? String(data?.product_id) : null);
   await renderMembers();
   await renderCredits();
 }
@@ -161,16 +263,6 @@ async function confirmCheckout() {
   notice.textContent = "Your payment is still being confirmed; this page will show it shortly.";
 }
 
-/** Opens Polar's checkout for a product; back here with `purchase` in the query. */
-async function openCheckout(productId: string, purchase: string) {
-  const back = `${location.origin}${location.pathname}?purchase=${purchase}`;
-  const { data, error } = await supabase.functions.invoke("checkout", {
-    body: { product_id: productId, success_url: back, return_url: location.href },
-  });
-  if (error) throw error;
-  location.href = data.url;
-}
-
 signInForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const button = element<HTMLButtonElement>("signin-button");
@@ -184,14 +276,6 @@ signInForm.addEventListener("submit", (event) => {
     await render();
     await confirmCheckout();
   });
-});
-
-element<HTMLButtonElement>("subscribe").addEventListener("click", (event) => {
-  whileBusy(
-    event.currentTarget as HTMLButtonElement,
-    "Opening checkout…",
-    () => openCheckout(config.product_id, "plan"),
-  );
 });
 
 element<HTMLButtonElement>("summarise").addEventListener("click", (event) => {
@@ -216,10 +300,7 @@ element<HTMLButtonElement>("summarise").addEventListener("click", (event) => {
 });
 
 element<HTMLButtonElement>("buy-credits").addEventListener("click", (event) => {
-  whileBusy(event.currentTarget as HTMLButtonElement, "Opening checkout…", async () => {
-    sessionStorage.setItem(CREDITS_BEFORE, String((await readBalance()) ?? 0));
-    await openCheckout(config.credit_product_id, "credits");
-  });
+  buy(event.currentTarget as HTMLButtonElement, config.credit_product_id);
 });
 
 element<HTMLButtonElement>("manage").addEventListener("click", (event) => {

@@ -1,14 +1,17 @@
 /// <reference lib="dom" />
 /**
  * The example page in a real browser (Debian's Chromium, driven by playwright-core) against the
- * local stack: the whole story from sign-in to cancellation, and the members-only notes that the
- * example's own table gates with `has_entitlement` (empty before paying, filled after, kept while
- * a cancellation waits for the period end, empty once the subscription ends). Screenshots of each
+ * local stack: the whole story from sign-in to cancellation, the pricing from the catalog, a
+ * second Subscribe answered with the checkout function's 409 words, and the members-only notes
+ * that the example's own table gates with `has_entitlement` (empty before paying, filled after
+ * with a personal welcome note its trigger on the billing changes wrote, kept while a
+ * cancellation waits for the period end, empty once the subscription ends). Screenshots of each
  * step go to `examples/web/screenshots/` (git-ignored).
  */
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { startStack } from "../../local/stack.ts";
+import { ALREADY_SUBSCRIBED_MESSAGE } from "../../supabase/functions/_polar/subscription_rule.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const SCREENSHOTS = new URL("screenshots/", import.meta.url);
@@ -33,6 +36,11 @@ async function launch(): Promise<Browser> {
       "--no-first-run",
     ],
   });
+}
+
+/** The button of a plan on the pricing list, by the plan's name. */
+function planButton(page: Page, name: string) {
+  return page.locator(`#plans li:has(strong:text-is("${name}")) button`);
 }
 
 async function snap(page: Page, name: string) {
@@ -66,15 +74,35 @@ Deno.test("example page: sign in, subscribe, pay, members-only notes, manage bil
       await snap(page, "01-signed-in");
     });
 
-    await test.step("manage billing before subscribing shows the function's error", async () => {
-      await page.click("#manage");
-      await page.waitForFunction(() => document.querySelector("#message")?.textContent !== "");
-      assert.equal(await page.textContent("#message"), "No subscription found");
-      await snap(page, "02-no-subscription-error");
+    await test.step("the pricing comes from the catalog: two plans and the credit pack", async () => {
+      await page.waitForFunction(() => document.querySelectorAll("#plans li").length === 3);
+      const plans = await page.$$eval("#plans li", (items) =>
+        items.map((item) => [
+          item.querySelector("strong")?.textContent,
+          item.querySelector(".price")?.textContent,
+          item.querySelector("button")?.textContent,
+        ]));
+      assert.deepEqual(plans, [
+        ["Pro", "$10.00 a month", "Subscribe"],
+        ["Pro yearly", "$100.00 a year", "Subscribe"],
+        ["Credit pack", "$5.00 once", "Buy"],
+      ]);
+      assert.equal(await page.isVisible("#pricing-empty"), false);
+    });
+
+    await test.step("no Manage billing without a billing account, a plain explanation instead", async () => {
+      assert.equal(await page.isVisible("#manage"), false);
+      assert.match(await page.textContent("#billing-none") ?? "", /No billing account yet/);
+      assert.equal(await page.isVisible("#billing-none"), true);
+      assert.equal(await page.textContent("#message"), "", "no error shown");
+      const favicon = await fetch(`${stack.info.site_url}/favicon.ico`);
+      assert.equal(favicon.status, 200, "the favicon request is answered");
+      await favicon.body?.cancel();
+      await snap(page, "02-no-billing-account");
     });
 
     await test.step("subscribe opens the checkout page", async () => {
-      await page.click("#subscribe");
+      await planButton(page, "Pro").click();
       await page.waitForURL(`${stack.info.polar_api_url}/checkout/**`);
       assert.match(await page.textContent("body") ?? "", new RegExp(user.email));
       await snap(page, "03-checkout");
@@ -85,14 +113,29 @@ Deno.test("example page: sign in, subscribe, pay, members-only notes, manage bil
       await page.waitForURL(`${stack.info.site_url}/**`);
       assert.match(page.url(), /checkout_id=[0-9a-f-]{36}/);
       await page.waitForFunction(() => document.querySelector("#status")?.textContent === "Active");
-      assert.equal(await page.isVisible("#subscribe"), false, "no second subscription is offered");
+      await page.waitForSelector('#plans li:has(strong:text-is("Pro")) .current');
+      assert.equal(await planButton(page, "Pro").count(), 0, "the plan held says so");
+      assert.equal(await page.textContent("#manage"), "Change plan or cancel");
+      assert.equal(await page.isVisible("#billing-none"), false);
       await page.waitForFunction(() => document.querySelectorAll("#notes li").length === 3);
       assert.equal(await page.isVisible("#members-empty"), false);
-      assert.match(await notes.first().textContent() ?? "", /Welcome to Pro/);
+      assert.match(
+        await notes.first().textContent() ?? "",
+        /Welcome to Pro Thanks for subscribing on \d{1,2}\u00a0[A-Z][a-z]+\u00a0\d{4}\./,
+        "the example's trigger on polar_billing_changes wrote the welcome note",
+      );
       await snap(page, "04-active");
     });
 
-    await test.step("manage billing lands on the portal page", async () => {
+    await test.step("a second Subscribe shows the checkout function's 409 words", async () => {
+      await planButton(page, "Pro yearly").click();
+      await page.waitForFunction(() => document.querySelector("#message")?.textContent !== "");
+      assert.equal(await page.textContent("#message"), ALREADY_SUBSCRIBED_MESSAGE);
+      assert.ok(page.url().startsWith(stack.info.site_url), "no checkout page opened");
+      await snap(page, "04b-second-subscription-refused");
+    });
+
+    await test.step("change plan or cancel lands on the portal page", async () => {
       await page.click("#manage");
       await page.waitForURL(`${stack.info.polar_api_url}/portal/**`);
       assert.equal(await page.textContent(".status"), "active");
@@ -111,6 +154,12 @@ Deno.test("example page: sign in, subscribe, pay, members-only notes, manage bil
       await page.waitForFunction(() =>
         document.querySelector("#status")?.textContent?.startsWith("Active, cancels at period end")
       );
+      const date = await page.$eval("#status .date", (span) => ({
+        text: span.textContent,
+        whiteSpace: getComputedStyle(span).whiteSpace,
+      }));
+      assert.match(date.text ?? "", /^\d{4}-\d{2}-\d{2}$/);
+      assert.equal(date.whiteSpace, "nowrap", "the date is never split across lines");
       assert.equal(await notes.count(), 3, "the benefit lasts until the period ends");
       await snap(page, "07-cancels-at-period-end");
     });
@@ -128,7 +177,8 @@ Deno.test("example page: sign in, subscribe, pay, members-only notes, manage bil
       );
       await page.waitForSelector("#members-empty:not([hidden])");
       assert.equal(await notes.count(), 0, "no members-only note once it ended");
-      assert.equal(await page.isVisible("#subscribe"), true, "subscribing is offered again");
+      assert.equal(await planButton(page, "Pro").isVisible(), true, "subscribing is offered again");
+      assert.equal(await page.textContent("#manage"), "Manage billing", "invoices stay reachable");
       await snap(page, "09-ended");
     });
 
@@ -170,7 +220,7 @@ Deno.test("example page: with Polar's webhooks off, coming back from checkout sy
       await page.waitForFunction(() =>
         document.querySelector("#status")?.textContent === "No subscription"
       );
-      await page.click("#subscribe");
+      await planButton(page, "Pro").click();
       await page.waitForURL(`${stack.info.polar_api_url}/checkout/**`);
       await page.click("text=Pay");
       await page.waitForURL(`${stack.info.site_url}/**`);
@@ -234,7 +284,7 @@ Deno.test("example page: credits: refused at zero, subscribe, spend to zero, buy
     });
 
     await test.step("subscribe: the plan's 100 credits arrive once Polar has counted them", async () => {
-      await page.click("#subscribe");
+      await planButton(page, "Pro").click();
       await page.waitForURL(`${stack.info.polar_api_url}/checkout/**`);
       await page.click("text=Pay");
       await page.waitForURL(`${stack.info.site_url}/**`);

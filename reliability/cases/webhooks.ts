@@ -287,7 +287,7 @@ export function webhookCases(): HttpCase[] {
       "an event type this project does not use is recorded",
       { status: 202, body: { outcome: "ignored" }, writes: true },
       JSON.stringify({
-        type: "order.paid",
+        type: "order.created",
         timestamp: new Date().toISOString(),
         data: { id: "o" },
       }),

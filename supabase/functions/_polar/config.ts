@@ -59,6 +59,11 @@ export interface PolarConfig {
 export interface CheckoutFunctionConfig extends UserFunctionConfig {
   /** The secret key, for writing the caller's customer link (see {@linkcode readSupabaseKey}). */
   supabaseSecretKey: string;
+  /**
+   * Whether a customer may hold several subscriptions (`POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS`,
+   * `true` or `false`); `undefined` when unset: then Polar's organization setting decides.
+   */
+  allowMultipleSubscriptions: boolean | undefined;
 }
 
 /** What the sync function needs: the checkout function's settings, the keys that open the
@@ -163,7 +168,7 @@ export function loadWebhookFunctionConfig(env: EnvReader): WebhookFunctionConfig
 
 /**
  * Reads and validates the checkout function's variables: those of
- * {@linkcode loadUserFunctionConfig} and the secret key.
+ * {@linkcode loadUserFunctionConfig}, the secret key and `POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS`.
  *
  * @param env reads a variable
  * @returns the validated configuration
@@ -174,7 +179,19 @@ export function loadWebhookFunctionConfig(env: EnvReader): WebhookFunctionConfig
  * ```
  */
 export function loadCheckoutFunctionConfig(env: EnvReader): CheckoutFunctionConfig {
-  return { ...loadUserFunctionConfig(env), supabaseSecretKey: readSupabaseKey(env, "secret") };
+  return {
+    ...loadUserFunctionConfig(env),
+    supabaseSecretKey: readSupabaseKey(env, "secret"),
+    allowMultipleSubscriptions: readBoolean(env, "POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS"),
+  };
+}
+
+/** `true` or `false` from `name`; `undefined` when it is not set; anything else refused. */
+function readBoolean(env: EnvReader, name: string): boolean | undefined {
+  const value = env(name)?.trim();
+  if (value === undefined || value === "") return undefined;
+  if (value === "true" || value === "false") return value === "true";
+  throw new ConfigError(name, `is "${value}"; expected true or false`);
 }
 
 /**

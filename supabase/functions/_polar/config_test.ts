@@ -130,6 +130,36 @@ Deno.test("the portal's config does not need the secret key; checkout's does", (
   assert.throws(() => loadCheckoutFunctionConfig(env), /SUPABASE_SECRET_KEYS, SUPABASE_SECRET_KEY/);
 });
 
+Deno.test("POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS is true, false or unset (Polar's setting decides)", async (t) => {
+  const keys = { SUPABASE_ANON_KEY: "anon", SUPABASE_SERVICE_ROLE_KEY: "service" };
+  const cases: [string | undefined, boolean | undefined][] = [
+    [undefined, undefined],
+    ["", undefined],
+    ["true", true],
+    ["false", false],
+    [" true ", true],
+  ];
+  for (const [value, expected] of cases) {
+    await t.step(JSON.stringify(value ?? null), () => {
+      const env = envOf({
+        ...BASE,
+        ...keys,
+        ...(value !== undefined && { POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS: value }),
+      });
+      assert.equal(loadCheckoutFunctionConfig(env).allowMultipleSubscriptions, expected);
+    });
+  }
+  for (const value of ["yes", "1", "TRUE"]) {
+    await t.step(`refuses ${value}`, () => {
+      const env = envOf({ ...BASE, ...keys, POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS: value });
+      assert.throws(
+        () => loadCheckoutFunctionConfig(env),
+        new RegExp(`POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS is "${value}"; expected true or false`),
+      );
+    });
+  }
+});
+
 Deno.test("loadUserFunctionConfig restricts CORS only when ALLOWED_ORIGINS is set", async (t) => {
   const base = { ...BASE, SUPABASE_ANON_KEY: "anon", SITE_URL: "https://app.example.com/app/" };
   await t.step("unset: any origin, redirects to SITE_URL's origin only", () => {

@@ -6,6 +6,13 @@
  *
  * @module
  */
+import {
+  type CatalogChange,
+  catalogChange,
+  type CatalogEventType,
+  InvalidCatalogError,
+  isCatalogEventType,
+} from "./catalog.ts";
 
 /** Every `subscription.*` event of Polar's 2026-10 API; each carries the whole subscription. */
 export const SUBSCRIPTION_EVENT_TYPES = [
@@ -22,6 +29,9 @@ export const SUBSCRIPTION_EVENT_TYPES = [
   "subscription.migrated",
 ] as const;
 
+/** The `order.*` events recorded as billing changes (`public.polar_billing_changes`). */
+export const ORDER_EVENT_TYPES = ["order.paid", "order.refunded"] as const;
+
 /** The `customer.*` events that change the user-to-customer link. */
 export const CUSTOMER_EVENT_TYPES = [
   "customer.created",
@@ -36,6 +46,8 @@ export const CUSTOMER_STATE_EVENT_TYPE = "customer.state_changed";
 export type HandledEventType =
   | typeof SUBSCRIPTION_EVENT_TYPES[number]
   | typeof CUSTOMER_EVENT_TYPES[number]
+  | typeof ORDER_EVENT_TYPES[number]
+  | CatalogEventType
   | typeof CUSTOMER_STATE_EVENT_TYPE;
 
 /** The subscription part of a {@linkcode WebhookChange}. */
@@ -84,6 +96,28 @@ export interface WebhookChange {
   subscription: SubscriptionChange | null;
   /** The customer's whole state; only for `customer.state_changed`. */
   state?: CustomerStateChange;
+  /** The order; only for `order.paid` and `order.refunded`. */
+  order?: OrderChange;
+}
+
+/** An order event, as `public.polar_billing_changes` records it. */
+export interface OrderChange {
+  /** Polar's order id. */
+  id: string;
+  /** `order_paid` or `order_refunded`: the billing change it records. */
+  kind: "order_paid" | "order_refunded";
+  /** The product bought. */
+  product_id: string | null;
+  /** The subscription it bills, if any. */
+  subscription_id: string | null;
+  /** What the customer paid, in cents. */
+  total_amount: number | null;
+  /** What has been refunded so far, in cents; each new amount is a new refund. */
+  refunded_amount: number | null;
+  /** The currency. */
+  currency: string | null;
+  /** The order's version: `modified_at`, else `created_at`, else the event's timestamp. */
+  version: string;
 }
 
 /** A Customer State snapshot, reduced to what the database stores. */
@@ -154,8 +188,10 @@ export interface WebhookDelivery {
   eventType: string;
   /** The event's `timestamp`. */
   eventTimestamp: string;
-  /** What it changes; `null` for an event type this project does not use. */
+  /** What it changes for a user; `null` for a catalog event or a type this project does not use. */
   change: WebhookChange | null;
+  /** What it changes in the catalog (`product.*`, `benefit.*`); absent otherwise. */
+  catalog?: CatalogChange;
 }
 
 /** What the database did with a delivery. */
@@ -185,16 +221,19 @@ export class InvalidEventError extends Error {
  * Whether a type is one this project acts on.
  *
  * @param type an event's `type`
- * @returns `true` for {@linkcode SUBSCRIPTION_EVENT_TYPES} and {@linkcode CUSTOMER_EVENT_TYPES}
+ * @returns `true` for {@linkcode SUBSCRIPTION_EVENT_TYPES}, {@linkcode CUSTOMER_EVENT_TYPES},
+ *   {@linkcode ORDER_EVENT_TYPES}, `CATALOG_EVENT_TYPES` and `customer.state_changed`
  * @example
  * ```ts
  * isHandledEventType("subscription.cycled"); // true
- * isHandledEventType("order.paid"); // false
+ * isHandledEventType("order.created"); // false
  * ```
  */
 export function isHandledEventType(type: string): type is HandledEventType {
   return (SUBSCRIPTION_EVENT_TYPES as readonly string[]).includes(type) ||
     (CUSTOMER_EVENT_TYPES as readonly string[]).includes(type) ||
+    (ORDER_EVENT_TYPES as readonly string[]).includes(type) ||
+    isCatalogEventType(type) ||
     type === CUSTOMER_STATE_EVENT_TYPE;
 }
 
@@ -224,6 +263,17 @@ export function toWebhookDelivery(webhookId: string, event: unknown): WebhookDel
   if (!isHandledEventType(eventType)) return { ...delivery, change: null };
   const data = event.data;
   if (!isRecord(data)) throw new InvalidEventError("Event has no data object");
+  if (isCatalogEventType(eventType)) {
+    try {
+      return { ...delivery, change: null, catalog: catalogChange(eventType, data, eventTimestamp) };
+    } catch (error) {
+      if (error instanceof InvalidCatalogError) throw new InvalidEventError(error.message);
+      throw error;
+    }
+  }
+  if (eventType === "order.paid" || eventType === "order.refunded") {
+    return { ...delivery, change: orderChange(eventType, data, eventTimestamp) };
+  }
   if (eventType === CUSTOMER_STATE_EVENT_TYPE) {
     return { ...delivery, change: customerStateChange(data, eventTimestamp) };
   }
@@ -352,6 +402,42 @@ export function customerLink(
   eventTimestamp: string,
 ): Pick<WebhookChange, "customer_id" | "external_id" | "customer_version"> {
   return customerPart(customer, "data", eventTimestamp);
+}
+
+/** An order event: the customer's link, and the order as a billing change. */
+function orderChange(
+  type: typeof ORDER_EVENT_TYPES[number],
+  data: Record<string, unknown>,
+  eventTimestamp: string,
+): WebhookChange {
+  const customer = data.customer;
+  if (!isRecord(customer)) throw new InvalidEventError("data.customer is not an object");
+  const linked = customerPart(customer, "data.customer", eventTimestamp);
+  if (typeof data.customer_id === "string" && data.customer_id !== linked.customer_id) {
+    throw new InvalidEventError("data.customer_id does not match data.customer.id");
+  }
+  const metadata = isRecord(data.metadata) ? data.metadata : {};
+  const amount = (field: string) => {
+    const value = data[field];
+    if (value === undefined || value === null) return null;
+    return readNumber(data, field, "data");
+  };
+  return {
+    ...linked,
+    metadata_user_id: typeof metadata.user_id === "string" ? metadata.user_id : null,
+    customer_deleted: false,
+    subscription: null,
+    order: {
+      id: readString(data, "id", "data"),
+      kind: type === "order.paid" ? "order_paid" : "order_refunded",
+      product_id: readOptionalString(data, "product_id", "data"),
+      subscription_id: readOptionalString(data, "subscription_id", "data"),
+      total_amount: amount("total_amount"),
+      refunded_amount: amount("refunded_amount"),
+      currency: readOptionalString(data, "currency", "data"),
+      version: versionOf(data, "data", eventTimestamp),
+    },
+  };
 }
 
 /** A subscription, from an event or a Customer State, as the database stores it. */

@@ -2,9 +2,12 @@ import assert from "node:assert/strict";
 import type { webhooks } from "@polar-sh/sdk/2026-10";
 import {
   benefitGrantModel,
+  customerModel,
   customerStateModel,
   DEMO_BENEFIT_ID,
+  orderModel,
 } from "../../../local/polar_models.ts";
+import { standInProducts } from "../../../local/polar_products.ts";
 import {
   customerEvent,
   customerFixture,
@@ -44,7 +47,7 @@ Deno.test("polar webhook event lists match the SDK's 2026-10 types", () => {
     assert.ok(isHandledEventType(type), type);
   }
   assert.ok(isHandledEventType("customer.state_changed"));
-  for (const type of ["order.paid", "benefit_grant.created", "subscription", ""]) {
+  for (const type of ["order.created", "benefit_grant.created", "subscription", ""]) {
     assert.ok(!isHandledEventType(type), type);
   }
 });
@@ -129,8 +132,8 @@ Deno.test("toWebhookDelivery versions a deletion by the later of modified_at and
 
 Deno.test("toWebhookDelivery keeps only the type and timestamp of an event it does not use", () => {
   assert.deepEqual(
-    toWebhookDelivery("msg_2", { type: "order.paid", timestamp: T1, data: { anything: 1 } }),
-    { webhookId: "msg_2", eventType: "order.paid", eventTimestamp: T1, change: null },
+    toWebhookDelivery("msg_2", { type: "order.created", timestamp: T1, data: { anything: 1 } }),
+    { webhookId: "msg_2", eventType: "order.created", eventTimestamp: T1, change: null },
   );
 });
 
@@ -312,4 +315,58 @@ Deno.test("toWebhookDelivery stores only the allowlisted grant properties, hidin
     { guild_id: "g_1" },
     {},
   ]);
+});
+
+Deno.test("toWebhookDelivery reduces order.paid and order.refunded to the customer's link and the order", () => {
+  const customer = customerModel({ externalId: "8d7c1f3e-2b4a-4c6d-9e8f-0a1b2c3d4e5f" });
+  const [pro] = standInProducts();
+  const order = orderModel(customer, {
+    product: pro,
+    amount: 1000,
+    subscriptionId: "sub_1",
+    refunded_amount: 400,
+    modified_at: T1,
+    metadata: { user_id: customer.external_id! },
+  });
+  const paid = toWebhookDelivery("msg_o", { type: "order.refunded", timestamp: T1, data: order });
+  assert.deepEqual(paid.change, {
+    customer_id: customer.id,
+    external_id: customer.external_id,
+    customer_version: customer.created_at,
+    metadata_user_id: customer.external_id,
+    customer_deleted: false,
+    subscription: null,
+    order: {
+      id: order.id,
+      kind: "order_refunded",
+      product_id: pro.id,
+      subscription_id: "sub_1",
+      total_amount: 1000,
+      refunded_amount: 400,
+      currency: "usd",
+      version: T1,
+    },
+  });
+  assert.equal(isHandledEventType("order.paid"), true);
+  assert.equal(paid.catalog, undefined);
+});
+
+Deno.test("toWebhookDelivery sends a product event to the catalog, not to a user", () => {
+  const [pro] = standInProducts();
+  const delivery = toWebhookDelivery("msg_p", {
+    type: "product.updated",
+    timestamp: T1,
+    data: pro,
+  });
+  assert.equal(delivery.change, null);
+  assert.equal((delivery.catalog as { product: { id: string } }).product.id, pro.id);
+  assert.throws(
+    () =>
+      toWebhookDelivery("msg_p", {
+        type: "product.updated",
+        timestamp: T1,
+        data: { ...pro, name: "" },
+      }),
+    (error: unknown) => error instanceof InvalidEventError && /data\.name/.test(error.message),
+  );
 });

@@ -21,6 +21,14 @@ import type { RequestLogger } from "../_polar/log.ts";
 import type { Deadline } from "../_polar/deadline.ts";
 import { createPolarClient, POLAR_TIMEOUT_SECONDS, validationDetails } from "../_polar/polar.ts";
 import { createServerClient } from "../_polar/supabase.ts";
+import {
+  alreadySubscribed,
+  createCheckoutGuard,
+  createOrganizationSetting,
+  createProductRecurrence,
+  createSubscriptionRule,
+  isAlreadyActiveSubscription,
+} from "../_polar/subscription_rule.ts";
 import type { VerifiedUser } from "../_polar/auth.ts";
 import { type CheckoutRequest, createCheckoutRequestReader } from "./request.ts";
 
@@ -46,6 +54,15 @@ export interface CheckoutDependencies extends Pick<CallerAccess, "verifyUser"> {
   resolveCustomerId: (user: VerifiedUser) => Promise<string>;
   /** Creates a Polar checkout, within the request's deadline when given. */
   createCheckout: (body: CheckoutCreate, deadline?: Deadline) => Promise<CreatedCheckout>;
+  /**
+   * One subscription unless the organization allows several: throws the 409 when the caller
+   * already has a live subscription and a product offered recurs (see `subscription_rule.ts`).
+   */
+  enforceSubscriptionRule: (
+    userId: string,
+    products: string[],
+    deadline?: Deadline,
+  ) => Promise<void>;
   /** Where the per-request log line goes. */
   log?: RequestLogger;
   /** A monotonic clock in milliseconds. */
@@ -87,7 +104,11 @@ export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
   }, async (request) => {
     const user = await deps.verifyUser(request);
     const checkoutRequest = readRequest(await readJsonObject(request));
-    const customerId = await deps.resolveCustomerId(user);
+    // The rule reads the database while the customer is found; a user it refuses has one.
+    const [customerId] = await Promise.all([
+      deps.resolveCustomerId(user),
+      deps.enforceSubscriptionRule(user.id, checkoutRequest.products, user.deadline),
+    ]);
     let checkout: CreatedCheckout;
     try {
       checkout = await deps.createCheckout(
@@ -96,6 +117,8 @@ export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
       );
     } catch (error) {
       if (error instanceof errors.HTTPValidationError) throw polarRefused(error);
+      // Polar's own refusal of a second subscription (one the database has not heard of yet).
+      if (isAlreadyActiveSubscription(error)) throw alreadySubscribed(error);
       throw error;
     }
     return jsonResponse({ url: checkout.url, id: checkout.id });
@@ -103,8 +126,9 @@ export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
 }
 
 /**
- * The production dependencies: the caller's verification, one Polar client, and one secret-key
- * Supabase client for the link write, made once per instance.
+ * The production dependencies: the caller's verification, one Polar client, one secret-key
+ * Supabase client for the link write and the subscription rule's read, and the organization's
+ * `allow_multiple_subscriptions`, all made once per instance.
  *
  * @param config the validated configuration
  * @returns dependencies for {@linkcode createCheckoutHandler}
@@ -131,6 +155,14 @@ export function createCheckoutDependencies(config: CheckoutFunctionConfig): Chec
       });
       return { id, url };
     },
+    enforceSubscriptionRule: createSubscriptionRule({
+      allowsMultipleSubscriptions: createOrganizationSetting(
+        config.allowMultipleSubscriptions,
+        polar,
+      ),
+      checkoutGuard: createCheckoutGuard(admin),
+      productIsRecurring: createProductRecurrence(polar),
+    }),
   };
 }
 

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { PolarClientError } from "@polar-sh/sdk";
 import { errors } from "@polar-sh/sdk/2026-10";
 import { createCallerAccess } from "../_polar/caller.ts";
 import {
@@ -11,6 +12,13 @@ import {
 import type { RequestLog } from "../_polar/log.ts";
 import { createPolarClient } from "../_polar/polar.ts";
 import { createServerClient } from "../_polar/supabase.ts";
+import {
+  ALREADY_SUBSCRIBED_MESSAGE,
+  createCheckoutGuard,
+  createProductRecurrence,
+  createSubscriptionRule,
+} from "../_polar/subscription_rule.ts";
+import { productModel } from "../../../local/polar_products.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
 import { startFakePolar } from "../tests/support/fake_polar.ts";
 import { refusedAuthorizations } from "../tests/support/refused_tokens.ts";
@@ -24,12 +32,14 @@ const SITE_URL = "https://app.example.com";
 const PRO = "7a0f6c3e-5f4e-4f57-9a43-2b1e8f7c9d10";
 const TEAM = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
 const OUTSIDER = "0b9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c";
+const PACK = "2f6e1d4c-3b2a-4f9e-8d7c-6b5a4f3e2d1c";
 const CHECKOUT_ID = "5b3a9c1d-2e4f-4a6b-8c0d-1e2f3a4b5c6d";
 const CHECKOUT_URL = "https://sandbox.polar.sh/checkout/polar_c_test";
 const DEFAULT_SUCCESS_URL = `${SITE_URL}/?checkout_id={CHECKOUT_ID}`;
 
 interface SetupOptions {
   polarError?: Error;
+  allowMultipleSubscriptions?: boolean;
   productIds?: string[];
   restrictCors?: boolean;
 }
@@ -77,6 +87,12 @@ async function setup(options: SetupOptions = {}) {
         ? Promise.reject(options.polarError)
         : Promise.resolve({ id: CHECKOUT_ID, url: CHECKOUT_URL });
     },
+    enforceSubscriptionRule: createSubscriptionRule({
+      allowsMultipleSubscriptions: () =>
+        Promise.resolve(options.allowMultipleSubscriptions ?? false),
+      checkoutGuard: createCheckoutGuard(admin),
+      productIsRecurring: createProductRecurrence(polarClient),
+    }),
     log: (entry) => logs.push(entry),
   });
   const email = "ada@example.com";
@@ -482,13 +498,16 @@ Deno.test("checkout handler answers 500 and checks nothing out when the link can
   assert.equal(t.polarCalls.length, 0, "no checkout without a linked customer");
 });
 
-Deno.test("checkout handler's warm path makes one database round trip and none to Auth", async () => {
+Deno.test("checkout handler's warm path makes two database calls, one beside Polar's, and none to Auth", async () => {
   await using t = await setup();
   await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
   t.upstream.length = 0;
   const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
   assert.equal(response.status, 200);
-  assert.deepEqual(t.upstream, ["/rest/v1/rpc/link_polar_customer"]);
+  assert.deepEqual(t.upstream.toSorted(), [
+    "/rest/v1/rpc/link_polar_customer",
+    "/rest/v1/rpc/polar_checkout_guard",
+  ], "the rule's read runs beside the customer lookup");
   assert.equal(t.polarCalls.length, 2);
 });
 
@@ -563,4 +582,129 @@ Deno.test("checkout handler logs one line per request and never the token or the
   assert.ok(!text.includes("welcome-page") && !text.includes(PRO), "no body in the log");
   assert.ok(!text.includes(t.email), "no email in the log");
   assert.equal(typeof t.logs[0].duration_ms, "number");
+});
+
+// ----- One subscription unless the organization allows several -------------------------------
+
+/** The user holds a live subscription to PRO; the catalog knows PRO as a plan, PACK as one-time. */
+async function subscribe(
+  t: Awaited<ReturnType<typeof setup>>,
+  fields: { status?: string; endedAt?: string | null; userId?: string } = {},
+) {
+  const userId = fields.userId ?? t.userId;
+  const customer = t.polar.customers.get(String(await t.linkedCustomerId(userId))) ??
+    t.polar.addCustomer({ externalId: userId, email: userId === t.userId ? t.email : undefined });
+  if ((await t.linkedCustomerId(userId)) === undefined) {
+    await linkCustomer(t.db, userId, customer.id);
+  }
+  await t.db.query(
+    `insert into public.polar_subscriptions
+       (id, user_id, polar_customer_id, product_id, status, ended_at, in_latest_state, polar_modified_at)
+     values ($1, $2, $3, $4, $5, $6, true, now())`,
+    [
+      `sub_${crypto.randomUUID()}`,
+      userId,
+      customer.id,
+      PRO,
+      fields.status ?? "active",
+      fields.endedAt ?? null,
+    ],
+  );
+  await t.db.query(
+    `insert into public.polar_products (id, name, is_recurring, polar_modified_at)
+     values ($1, 'Pro', true, now()), ($2, 'Credit pack', false, now())
+     on conflict do nothing`,
+    [PRO, PACK],
+  );
+  return customer;
+}
+
+Deno.test("checkout handler answers 409 with words a user can act on for a second subscription", async () => {
+  await using t = await setup({ productIds: [PRO, TEAM, PACK] });
+  await subscribe(t);
+  for (const body of [{ product_id: PRO }, { products: [PACK, PRO] }]) {
+    const response = await t.handler(checkoutRequest({ token: t.token, body }));
+    await assertJson(response, 409, { error: ALREADY_SUBSCRIBED_MESSAGE });
+  }
+  assert.equal(
+    ALREADY_SUBSCRIBED_MESSAGE,
+    "You already have an active subscription. Manage it from the billing portal.",
+  );
+  assert.equal(t.polarCalls.length, 0, "no checkout reached Polar");
+  assert.deepEqual(t.logs.map((l) => [l.status, l.outcome]), [[409, "rejected"], [
+    409,
+    "rejected",
+  ]]);
+  assert.match(t.logs[0].cause ?? "", /sub_/, "the live subscription is named in the log only");
+});
+
+Deno.test("checkout handler never blocks a one-time product for a subscriber", async () => {
+  await using t = await setup({ productIds: [PRO, TEAM, PACK] });
+  await subscribe(t);
+  const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PACK } }));
+  await assertJson(response, 200, { url: CHECKOUT_URL, id: CHECKOUT_ID });
+});
+
+Deno.test("checkout handler lets a subscriber subscribe again when the organization allows several", async () => {
+  await using t = await setup({ allowMultipleSubscriptions: true });
+  await subscribe(t);
+  const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  await assertJson(response, 200, { url: CHECKOUT_URL, id: CHECKOUT_ID });
+});
+
+Deno.test("checkout handler counts only live subscriptions of the caller", async (test) => {
+  const cases: Record<string, { status?: string; endedAt?: string | null; blocked: boolean }> = {
+    "active": { blocked: true },
+    "trialing": { status: "trialing", blocked: true },
+    "past_due (Polar still bills it)": { status: "past_due", blocked: true },
+    "canceled and ended": { status: "canceled", endedAt: "2026-11-01T00:00:00Z", blocked: false },
+    "incomplete (never paid)": { status: "incomplete", blocked: false },
+  };
+  for (const [name, fields] of Object.entries(cases)) {
+    await test.step(name, async () => {
+      await using t = await setup();
+      await subscribe(t, fields);
+      const response = await t.handler(
+        checkoutRequest({ token: t.token, body: { product_id: PRO } }),
+      );
+      assert.equal(response.status, fields.blocked ? 409 : 200);
+    });
+  }
+  await test.step("another user's live subscription", async () => {
+    await using t = await setup();
+    await subscribe(t, { userId: await insertUser(t.db) });
+    const response = await t.handler(
+      checkoutRequest({ token: t.token, body: { product_id: PRO } }),
+    );
+    assert.equal(response.status, 200);
+  });
+});
+
+Deno.test("checkout handler asks Polar whether a product the catalog does not know recurs", async () => {
+  await using t = await setup();
+  await subscribe(t);
+  t.polar.products.push(
+    productModel({ id: TEAM, name: "Team", interval: "month", priceCents: 5000 }),
+  );
+  const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: TEAM } }));
+  await assertJson(response, 409, { error: ALREADY_SUBSCRIBED_MESSAGE });
+  assert.ok(t.polar.requests.some((r) => r.route === `GET /v1/products/${TEAM}`));
+  t.polar.products.splice(-1, 1, productModel({ id: TEAM, name: "Team pack", priceCents: 5000 }));
+  const oneTime = await t.handler(checkoutRequest({ token: t.token, body: { product_id: TEAM } }));
+  assert.equal(oneTime.status, 200, "a one-time product Polar knows goes ahead");
+});
+
+Deno.test("checkout handler answers Polar's own refusal of a second subscription with the same 409", async () => {
+  // What the SDK throws for Polar's 403: a PolarClientError holding the body's text.
+  const refusal = new PolarClientError(
+    403,
+    JSON.stringify({
+      error: "AlreadyActiveSubscriptionError",
+      detail: "You already have an active subscription.",
+    }),
+  );
+  await using t = await setup({ polarError: refusal });
+  const response = await t.handler(checkoutRequest({ token: t.token, body: { product_id: PRO } }));
+  await assertJson(response, 409, { error: ALREADY_SUBSCRIBED_MESSAGE });
+  assert.equal(t.logs[0].outcome, "rejected", "a user's conflict, not a server fault");
 });

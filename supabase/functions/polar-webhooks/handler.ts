@@ -132,7 +132,9 @@ export function createPolarWebhookDependencies(
 }
 
 /**
- * Calls `public.apply_polar_webhook` through PostgREST: one call, one transaction.
+ * Calls `public.apply_polar_webhook` through PostgREST: one call, one transaction. A catalog
+ * event (`product.*`, `benefit.*`) goes to `public.apply_polar_catalog_webhook` instead, which
+ * records the delivery by the same webhook-id.
  *
  * @param supabase a client made with the service role key
  * @param delivery the verified delivery
@@ -147,14 +149,17 @@ export async function applyPolarWebhook(
   supabase: SupabaseClient,
   delivery: WebhookDelivery,
 ): Promise<WebhookResult> {
-  const { data, error } = await supabase.rpc("apply_polar_webhook", {
+  const [name, args] = delivery.catalog
+    ? ["apply_polar_catalog_webhook", { catalog: delivery.catalog }] as const
+    : ["apply_polar_webhook", { change: delivery.change }] as const;
+  const { data, error } = await supabase.rpc(name, {
     webhook_id: delivery.webhookId,
     event_type: delivery.eventType,
     event_timestamp: delivery.eventTimestamp,
-    change: delivery.change,
+    ...args,
   });
-  if (error) throw new Error(`apply_polar_webhook failed: ${error.message}`, { cause: error });
-  if (!isWebhookResult(data)) throw new Error("apply_polar_webhook returned an unexpected value");
+  if (error) throw new Error(`${name} failed: ${error.message}`, { cause: error });
+  if (!isWebhookResult(data)) throw new Error(`${name} returned an unexpected value`);
   return data;
 }
 

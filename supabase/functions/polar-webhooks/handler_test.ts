@@ -4,7 +4,8 @@ import type { RequestLog } from "../_polar/log.ts";
 import { SUBSCRIPTION_EVENT_TYPES } from "../_polar/polar_webhooks.ts";
 import { createServerClient } from "../_polar/supabase.ts";
 import { insertUser, linkCustomer } from "../tests/support/database.ts";
-import { benefitGrantModel, customerStateModel } from "../../../local/polar_models.ts";
+import { benefitGrantModel, customerStateModel, orderModel } from "../../../local/polar_models.ts";
+import { proBenefitModel, standInProducts } from "../../../local/polar_products.ts";
 import {
   createClock,
   customerEvent,
@@ -291,7 +292,7 @@ Deno.test("polar-webhooks answers 202 and only records an event type it does not
   await using t = await setup();
   const cases: Record<string, Record<string, unknown>> = {
     "a type the SDK knows": {
-      type: "order.paid",
+      type: "order.created",
       timestamp: t.clock.next(),
       api_version: "2026-10",
       data: { id: crypto.randomUUID(), customer_id: t.customer.id },
@@ -311,7 +312,7 @@ Deno.test("polar-webhooks answers 202 and only records an event type it does not
   assert.deepEqual(
     (await t.deliveries()).map(({ event_type, outcome }) => ({ event_type, outcome })),
     [
-      { event_type: "order.paid", outcome: "ignored" },
+      { event_type: "order.created", outcome: "ignored" },
       { event_type: "subscription.teleported", outcome: "ignored" },
     ],
   );
@@ -1006,4 +1007,127 @@ Deno.test("polar-webhooks logs one line per request and never the secret, signat
   assert.ok(!text.includes(t.secret.slice(6, 20)), "no secret");
   assert.ok(!text.includes(headers["webhook-signature"].slice(3, 20)), "no signature");
   assert.ok(!text.includes(t.customer.id), "no body");
+});
+
+// ----- Billing changes and the catalog ---------------------------------------------------------
+
+/** The user's billing changes, as `kind polar_id` in the order they were recorded. */
+async function changes(t: Awaited<ReturnType<typeof setup>>) {
+  const rows = await t.db.query<{ kind: string; polar_id: string }>(
+    "select kind, polar_id from public.polar_billing_changes where user_id = $1 order by id",
+    [t.userId],
+  );
+  return rows.map(({ kind, polar_id }) => `${kind} ${polar_id}`);
+}
+
+Deno.test("polar-webhooks records each billing change once, whatever the order and however often Polar redelivers", async (test) => {
+  const orders = [[0, 1, 2, 3, 4], [4, 3, 2, 1, 0], [2, 0, 4, 1, 3]];
+  for (const order of orders) {
+    await test.step(order.join(","), async () => {
+      await using t = await setup();
+      const { events, subscription } = cancelAtPeriodEnd(t);
+      for (const index of order) {
+        const id = `msg_${index}`;
+        assert.equal((await t.send(events[index], { id })).status, 200);
+        assert.equal((await t.send(events[index], { id })).status, 200, "a redelivery");
+      }
+      // The same events again under new webhook-ids (Polar's resend of an event).
+      for (const event of events) await (await t.send(event)).body?.cancel();
+      assert.deepEqual((await changes(t)).toSorted(), [
+        `subscription_canceled ${subscription.id}`,
+        `subscription_ended ${subscription.id}`,
+        `subscription_started ${subscription.id}`,
+      ]);
+    });
+  }
+});
+
+Deno.test("polar-webhooks records order.paid and order.refunded once each", async () => {
+  await using t = await setup();
+  const [, , pack] = standInProducts();
+  const paid = orderModel(t.customer, { product: pack, amount: 500, modified_at: t.clock.next() });
+  const refunded = {
+    ...paid,
+    status: "refunded" as const,
+    refunded_amount: 500,
+    modified_at: t.clock.next(),
+  };
+  const event = (type: "order.paid" | "order.refunded", data: typeof paid) =>
+    ({ type, timestamp: data.modified_at!, api_version: "2026-10", data }) as PolarEvent;
+  await assertJson(await t.send(event("order.paid", paid), { id: "msg_paid" }), 200, {
+    outcome: "applied",
+  });
+  await assertJson(await t.send(event("order.paid", paid), { id: "msg_paid" }), 200, {
+    outcome: "duplicate",
+  });
+  await assertJson(await t.send(event("order.refunded", refunded)), 200, { outcome: "applied" });
+  await assertJson(await t.send(event("order.paid", paid)), 200, { outcome: "stale" });
+  assert.deepEqual(await changes(t), [`order_paid ${paid.id}`, `order_refunded ${paid.id}`]);
+  const [row] = await t.db.query<{ details: Record<string, unknown> }>(
+    "select details from public.polar_billing_changes where kind = 'order_paid'",
+  );
+  assert.deepEqual(row.details, {
+    product_id: pack.id,
+    total_amount: 500,
+    refunded_amount: 0,
+    currency: "usd",
+  });
+});
+
+Deno.test("polar-webhooks answers 400 for an order without its customer", async () => {
+  await using t = await setup();
+  const [, , pack] = standInProducts();
+  const { customer: _, ...data } = orderModel(t.customer, { product: pack, amount: 500 });
+  const response = await t.send(
+    { type: "order.paid", timestamp: t.clock.next(), api_version: "2026-10", data } as never,
+  );
+  await assertJson(response, 400, { error: "Invalid event" });
+  assert.deepEqual(await changes(t), []);
+});
+
+Deno.test("polar-webhooks keeps the catalog by product.* and benefit.* events, newest first", async () => {
+  await using t = await setup();
+  const [pro] = standInProducts();
+  const at = (product: typeof pro, modified: string, fields: Partial<typeof pro> = {}) =>
+    ({
+      type: "product.updated",
+      timestamp: modified,
+      api_version: "2026-10",
+      data: { ...product, ...fields, modified_at: modified },
+    }) as PolarEvent;
+  const t1 = t.clock.next();
+  const t2 = t.clock.next();
+  await assertJson(await t.send(at(pro, t2, { name: "Pro monthly" }), { id: "p2" }), 200, {
+    outcome: "applied",
+  });
+  await assertJson(await t.send(at(pro, t2, { name: "Other" }), { id: "p2" }), 200, {
+    outcome: "duplicate",
+  });
+  await assertJson(await t.send(at(pro, t1, { name: "Pro (old)" })), 200, { outcome: "stale" });
+  const benefit = {
+    ...proBenefitModel(),
+    metadata: { key: "pro-plus" },
+    modified_at: t.clock.next(),
+  };
+  await assertJson(
+    await t.send(
+      {
+        type: "benefit.updated",
+        timestamp: benefit.modified_at,
+        api_version: "2026-10",
+        data: benefit,
+      } as PolarEvent,
+    ),
+    200,
+    { outcome: "applied" },
+  );
+  const rows = await t.db.query<{ name: string; is_recurring: boolean; benefit_keys: string[] }>(
+    "select name, is_recurring, benefit_keys from public.polar_products where id = $1",
+    [pro.id],
+  );
+  assert.deepEqual(rows, [{ name: "Pro monthly", is_recurring: true, benefit_keys: ["pro-plus"] }]);
+  assert.deepEqual(
+    (await t.deliveries()).map(({ event_type, outcome }) => [event_type, outcome]),
+    [["product.updated", "applied"], ["product.updated", "stale"], ["benefit.updated", "applied"]],
+  );
 });

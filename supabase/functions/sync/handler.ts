@@ -2,8 +2,8 @@
  * The `sync` function. With a user's token: pull that user's Polar state now (at most once per
  * few seconds) and answer it. With the project's secret (service role) key, or the schedule's own
  * sync secret (`POLAR_SYNC_SECRET`) as the bearer token: reconcile every user (`{"scope":"all"}`)
- * process the account-deletion outbox (`{"scope":"deletions"}`) or send the usage outbox to Polar
- * (`{"scope":"usage"}`).
+ * process the account-deletion outbox (`{"scope":"deletions"}`), send the usage outbox to Polar
+ * (`{"scope":"usage"}`) or pull every product into the price list (`{"scope":"catalog"}`).
  *
  * @module
  */
@@ -13,6 +13,7 @@ import {
   getStateCustomers,
   getStateExternalCustomers,
 } from "@polar-sh/sdk/2026-10/services/customers";
+import { listProducts } from "@polar-sh/sdk/2026-10/services/products";
 import { getSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
 import type { SupabaseClient } from "@supabase/supabase-js";
 import { readJsonObject } from "../_polar/body.ts";
@@ -27,6 +28,7 @@ import type { Deadline } from "../_polar/deadline.ts";
 import { createPolarClient, orNullOnNotFound, POLAR_TIMEOUT_SECONDS } from "../_polar/polar.ts";
 import { createPolarPacer } from "../_polar/polar_pacer.ts";
 import { createServerClient } from "../_polar/supabase.ts";
+import { type CatalogReport, createCatalogRefresh } from "./catalog.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
 import { createReconciler, type ReconcileReport } from "./reconcile.ts";
 import { createReconcileWiring } from "./reconcile_wiring.ts";
@@ -72,6 +74,8 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
   processDeletions: () => Promise<DeletionReport>;
   /** One flush of the usage outbox to Polar. */
   flushUsage: () => Promise<UsageFlushReport>;
+  /** Pulls every Polar product into `public.polar_products`. */
+  refreshCatalog: () => Promise<CatalogReport>;
   /** Where the per-request log line goes. */
   log?: RequestLogger;
   /** A monotonic clock in milliseconds. */
@@ -84,10 +88,11 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
  * | caller | body | answer |
  * | --- | --- | --- |
  * | a user's token | none, `{}` or `{"scope":"me"}` | 200 `{ synced, state, stale?, message? }` |
- * | a user's token | `{"scope":"all"}`, `"deletions"` or `"usage"` | 403 |
+ * | a user's token | `{"scope":"all"}`, `"deletions"`, `"usage"` or `"catalog"` | 403 |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"all", "resume"?: true}` | 200 the reconcile report; 409 while another call works the run |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"deletions"}` | 200 the outbox pass |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"usage"}` | 200 `{ sent, duplicates, failed, pending }` |
+ * | the secret key, or `Bearer <sync secret>` | `{"scope":"catalog"}` | 200 `{ products, stored, unchanged }` |
  * | the secret key, or `Bearer <sync secret>` | no scope or `"me"` | 400 |
  * | anything else | | 401 |
  *
@@ -127,9 +132,14 @@ export function createSyncHandler(deps: SyncDependencies): Handler {
           `${report.sent} sent, ${report.duplicates} duplicates, ${report.failed} failed, ${report.pending} pending`;
         return jsonResponse(report);
       }
+      if (scope === "catalog") {
+        const report = await deps.refreshCatalog();
+        detail.catalog = `${report.products} products, ${report.stored} stored`;
+        return jsonResponse(report);
+      }
       throw new HttpError(
         STATUS.BadRequest,
-        'The service key syncs "all", "deletions" or "usage"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions", "usage" or "catalog"; send a user\'s token to sync that user',
       );
     }
     const user = await deps.verifyUser(request);
@@ -178,6 +188,7 @@ export function createSyncDependencies(
   const deleteExternal = deleteExternalCustomers(polar);
   const deleteById = deleteCustomers(polar);
   const getSubscription = getSubscriptions(polar);
+  const listProductPage = listProducts(polar);
   /** The SDK's request options for one call within the request's deadline, if any. */
   const within = (deadline?: Deadline) =>
     deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
@@ -254,6 +265,11 @@ export function createSyncDependencies(
     })),
     processDeletions,
     flushUsage,
+    refreshCatalog: createCatalogRefresh({
+      listProducts: (page, limit) => listProductPage({ page, limit }),
+      store: (products) => rpc("store_polar_products", { products }),
+      pacer,
+    }),
   };
 }
 

@@ -20,6 +20,7 @@ import { TEST_SYNC_SECRET } from "../tests/support/refused_tokens.ts";
 import { createTestSupabase } from "../tests/support/supabase_stand_in.ts";
 import { createSyncDependencies, createSyncHandler } from "./handler.ts";
 import { NO_CUSTOMER_MESSAGE } from "./user_sync.ts";
+import { productModel } from "../../../local/polar_products.ts";
 
 const SITE_URL = "https://app.example.com";
 /** The schedule's secret, the one the user-facing functions' tests show they refuse. */
@@ -313,11 +314,11 @@ Deno.test("sync answers every refusal with JSON and CORS, and calls Polar for no
       error: "Forbidden",
     }],
     ["an unknown scope", () => t.send(t.token, { scope: "everyone" }), 400, {
-      error: 'Invalid scope "everyone": expected "me", "all", "deletions" or "usage"',
+      error: 'Invalid scope "everyone": expected "me", "all", "deletions", "usage" or "catalog"',
     }],
     ["the service key without a scope", () => t.send(t.supabase.serviceRoleKey), 400, {
       error:
-        'The service key syncs "all", "deletions" or "usage"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions", "usage" or "catalog"; send a user\'s token to sync that user',
     }],
     ["GET", () => t.send(t.token, undefined, "GET"), 405, { error: "Method not allowed" }],
   ];
@@ -537,7 +538,7 @@ Deno.test("sync refuses a wrong sync secret, and the sync secret anywhere but th
   await test.step("the secret is no user's token: it never syncs a user", async () => {
     assert.deepEqual(await json(await t.send(SYNC_SECRET), 400), {
       error:
-        'The service key syncs "all", "deletions" or "usage"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions", "usage" or "catalog"; send a user\'s token to sync that user',
     });
   });
   assert.equal(t.polar.requests.length, 0, "no Polar call for any of them");
@@ -939,4 +940,36 @@ Deno.test("sync's production wiring compares the operator's credentials in const
     } as Record<string, string>)[name]
   ));
   assert.equal((deps.isOperator as OperatorCheck).equal, constantTimeEqual);
+});
+
+Deno.test("sync's catalog scope pulls every product into the price list, archived ones kept off it", async () => {
+  await using t = await setup();
+  const [pro, yearly, pack] = t.polar.products;
+  t.polar.products.push(
+    productModel({
+      id: crypto.randomUUID(),
+      name: "Legacy",
+      interval: "month",
+      priceCents: 500,
+      isArchived: true,
+    }),
+  );
+  const first = await json(await t.send(t.supabase.serviceRoleKey, { scope: "catalog" }), 200);
+  assert.deepEqual(first, { products: 4, stored: 4, unchanged: 0 });
+  assert.deepEqual(t.polarRoutes(), ["GET /v1/products/"]);
+  const second = await json(await t.send(SYNC_SECRET, { scope: "catalog" }), 200);
+  assert.deepEqual(second, { products: 4, stored: 0, unchanged: 4 }, "already current");
+  await t.supabase.db.exec("set role anon");
+  const listed = await t.supabase.db.query<
+    { id: string; is_recurring: boolean; benefit_keys: string[] }
+  >(
+    "select id, is_recurring, benefit_keys from public.polar_products order by name",
+  );
+  await t.supabase.db.exec("reset role");
+  assert.deepEqual(listed, [
+    { id: pack.id, is_recurring: false, benefit_keys: [] },
+    { id: pro.id, is_recurring: true, benefit_keys: ["pro"] },
+    { id: yearly.id, is_recurring: true, benefit_keys: ["pro"] },
+  ]);
+  await json(await t.send(t.token, { scope: "catalog" }), 403);
 });

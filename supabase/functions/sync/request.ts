@@ -9,7 +9,7 @@
 import { HttpError, STATUS } from "../_polar/http_error.ts";
 
 /** The scopes of a sync request. */
-export const SYNC_SCOPES = ["me", "all", "deletions", "usage"] as const;
+export const SYNC_SCOPES = ["me", "all", "deletions", "usage", "catalog"] as const;
 
 /** A scope of {@linkcode SYNC_SCOPES}. */
 export type SyncScope = typeof SYNC_SCOPES[number];
@@ -41,7 +41,7 @@ export function readSyncRequest(body: Record<string, unknown>): SyncRequest {
     const shown = typeof scope === "string" ? `"${scope.slice(0, 40)}"` : typeof scope;
     throw new HttpError(
       STATUS.BadRequest,
-      `Invalid scope ${shown}: expected "me", "all", "deletions" or "usage"`,
+      `Invalid scope ${shown}: expected "me", "all", "deletions", "usage" or "catalog"`,
     );
   }
   const resume = body.resume ?? false;

@@ -4,7 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { EMAIL_TAKEN_MESSAGE } from "../_polar/customer_link.ts";
-import { insertUser } from "./support/database.ts";
+import { ALREADY_SUBSCRIBED_MESSAGE } from "../_polar/subscription_rule.ts";
+import { productModel } from "../../../local/polar_products.ts";
+import { subscriptionModel } from "../../../local/polar_models.ts";
+import { insertUser, linkCustomer } from "./support/database.ts";
 import { startFakePolar } from "./support/fake_polar.ts";
 import { startFunction } from "./support/loopback.ts";
 import { createTestSupabase } from "./support/supabase_stand_in.ts";
@@ -15,7 +18,9 @@ const TEAM = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
 const OUTSIDER = "0b9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c";
 const POLAR_TOKEN = "polar_oat_test_token";
 
-async function setup() {
+async function setup(
+  env: Record<string, string> = { POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS: "false" },
+) {
   const supabase = await createTestSupabase("loopback");
   const { db, keys, issuer, upstream, anonKey } = supabase;
   const polar = await startFakePolar();
@@ -27,6 +32,7 @@ async function setup() {
     POLAR_API_URL: polar.url,
     POLAR_PRODUCT_IDS: `${PRO}, ${TEAM}`,
     SITE_URL,
+    ...env,
   });
   const email = "ada@example.com";
   const userId = await insertUser(db, email);
@@ -125,7 +131,7 @@ Deno.test("checkout over HTTP names a returning customer by customer_id", async 
   });
 });
 
-Deno.test("checkout over HTTP makes three upstream round trips when warm", async () => {
+Deno.test("checkout over HTTP makes three upstream round trips in sequence when warm", async () => {
   await using t = await setup();
   await (await invoke(t.checkout.url, t.token, { product_id: PRO })).body?.cancel();
   t.upstream.length = 0;
@@ -133,7 +139,11 @@ Deno.test("checkout over HTTP makes three upstream round trips when warm", async
   const response = await invoke(t.checkout.url, t.token, { product_id: PRO });
   assert.equal(response.status, 200);
   await response.body?.cancel();
-  assert.deepEqual(t.upstream, ["/rest/v1/rpc/link_polar_customer"], "one link, no Auth call");
+  assert.deepEqual(
+    t.upstream.toSorted(),
+    ["/rest/v1/rpc/link_polar_customer", "/rest/v1/rpc/polar_checkout_guard"],
+    "one link and the subscription rule's read beside the customer lookup, no Auth call",
+  );
   assert.deepEqual(
     t.polar.requests.map((r) => r.route.replace(t.userId, "{user}")),
     ["GET /v1/customers/external/{user}", "POST /v1/checkouts/"],
@@ -254,4 +264,59 @@ Deno.test("checkout refuses to start with a malformed POLAR_PRODUCT_IDS and name
   }).output();
   assert.notEqual(child.code, 0);
   assert.match(new TextDecoder().decode(child.stderr), /POLAR_PRODUCT_IDS has "pro-monthly"/);
+});
+
+// ----- One subscription unless the organization allows several -------------------------------
+
+/** Gives the user a Polar customer with a live subscription to PRO, in Polar and the database. */
+async function subscribed(t: Awaited<ReturnType<typeof setup>>, inDatabase = true) {
+  const customer = t.polar.addCustomer({ externalId: t.userId, email: t.email });
+  const subscription = subscriptionModel(customer, { status: "active", product_id: PRO });
+  t.polar.subscriptions.set(subscription.id, subscription);
+  t.polar.products.push(
+    productModel({ id: PRO, name: "Pro", interval: "month", priceCents: 1000 }),
+  );
+  if (!inDatabase) return;
+  await linkCustomer(t.db, t.userId, customer.id);
+  await t.db.query(
+    `insert into public.polar_subscriptions
+       (id, user_id, polar_customer_id, product_id, status, in_latest_state, polar_modified_at)
+     values ($1, $2, $3, $4, 'active', true, now())`,
+    [subscription.id, t.userId, customer.id, PRO],
+  );
+}
+
+Deno.test("checkout over HTTP answers 409 for a second subscription, reading Polar's setting once", async () => {
+  await using t = await setup({});
+  await subscribed(t);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const response = await invoke(t.checkout.url, t.token, { product_id: PRO });
+    assert.equal(response.status, 409);
+    assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+    assert.deepEqual(await response.json(), { error: ALREADY_SUBSCRIBED_MESSAGE });
+  }
+  const routes = t.polar.requests.map((r) => r.route);
+  assert.equal(routes.filter((r) => r === "GET /v1/organizations/").length, 1, "cached");
+  assert.ok(routes.includes(`GET /v1/products/${PRO}`), "the catalog is empty: Polar is asked");
+  assert.ok(!routes.includes("POST /v1/checkouts/"), "no checkout was created");
+});
+
+Deno.test("checkout over HTTP lets a subscriber subscribe again when Polar's organization allows it", async () => {
+  await using t = await setup({});
+  await subscribed(t);
+  t.polar.allowMultipleSubscriptions = true;
+  const response = await invoke(t.checkout.url, t.token, { product_id: PRO });
+  assert.equal(response.status, 200);
+  await response.body?.cancel();
+});
+
+Deno.test("checkout over HTTP answers Polar's own 403 for a second subscription with the same 409", async () => {
+  // The database has not heard of the subscription yet; Polar refuses it (its rule at creation).
+  await using t = await setup({});
+  await subscribed(t, false);
+  t.polar.refuseSecondSubscriptionAtCreation = true;
+  const response = await invoke(t.checkout.url, t.token, { product_id: PRO });
+  assert.equal(response.status, 409);
+  assert.deepEqual(await response.json(), { error: ALREADY_SUBSCRIBED_MESSAGE });
+  assert.ok(t.polar.requests.some((r) => r.route === "POST /v1/checkouts/"));
 });

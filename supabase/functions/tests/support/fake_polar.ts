@@ -22,6 +22,13 @@ import {
   customerStateModel,
   listedBenefitGrantModel,
 } from "../../../../local/polar_models.ts";
+import {
+  alreadyActiveSubscription,
+  createPolarOrganizationRoutes,
+  organizationModel,
+  refusesSecondSubscription,
+} from "../../../../local/polar_organizations.ts";
+import { createPolarProductRoutes, standInProducts } from "../../../../local/polar_products.ts";
 import { createPolarSubscriptionRoutes } from "../../../../local/polar_subscriptions.ts";
 import { serveOnLoopback } from "./loopback.ts";
 
@@ -63,6 +70,16 @@ export interface FakePolar extends AsyncDisposable {
   meters: models.Meter[];
   /** The events `POST /v1/events/ingest` inserted (duplicates and refused batches are not kept). */
   events: IngestedEvent[];
+  /** The products `GET /v1/products/` lists: the stand-in's catalog unless a test changes it. */
+  products: models.Product[];
+  /** The organization's `allow_multiple_subscriptions` (Polar's default: off). */
+  allowMultipleSubscriptions: boolean;
+  /**
+   * Whether `POST /v1/checkouts/` applies Polar's one-subscription rule to the customer's
+   * subscriptions (403 `AlreadyActiveSubscriptionError`). Polar applies it on its checkout page;
+   * a test turns it on to see the function's answer to Polar's refusal.
+   */
+  refuseSecondSubscriptionAtCreation: boolean;
   /** Adds a customer and returns it. */
   addCustomer(
     fields?: { id?: string; externalId?: string; email?: string },
@@ -106,7 +123,17 @@ export async function startFakePolar(): Promise<FakePolar> {
   const events: IngestedEvent[] = [];
   const eventRoutes = createPolarEventRoutes({ events, customers });
   const requests: RecordedPolarRequest[] = [];
-  const state = { mode: "ok" as FakePolarMode, delayMs: 0 };
+  const products = standInProducts();
+  const productRoutes = createPolarProductRoutes(() => products);
+  const state = {
+    mode: "ok" as FakePolarMode,
+    delayMs: 0,
+    allowMultipleSubscriptions: false,
+    refuseSecondSubscriptionAtCreation: false,
+  };
+  const organizationRoutes = createPolarOrganizationRoutes(() =>
+    organizationModel({ allowMultipleSubscriptions: state.allowMultipleSubscriptions })
+  );
   const server = await serveOnLoopback(async (request) => {
     const url = new URL(request.url);
     const { pathname } = url;
@@ -140,8 +167,30 @@ export async function startFakePolar(): Promise<FakePolar> {
         throw new Error("connection dropped by the fake");
     }
     if (route === "POST /v1/customer-sessions/") return createCustomerSession(customers, body);
-    if (route === "POST /v1/checkouts/") return createCheckout(customers, body);
+    if (route === "POST /v1/checkouts/") {
+      const first = Array.isArray(body.products)
+        ? products.find((p) => p.id === body.products[0])
+        : undefined;
+      if (
+        state.refuseSecondSubscriptionAtCreation &&
+        refusesSecondSubscription(
+          {
+            recurring: first?.is_recurring ?? true,
+            customerId: typeof body.customer_id === "string" ? body.customer_id : null,
+          },
+          {
+            allowMultiple: state.allowMultipleSubscriptions,
+            subscriptions: subscriptions.values(),
+          },
+        )
+      ) {
+        return alreadyActiveSubscription();
+      }
+      return createCheckout(customers, body);
+    }
     const listAnswer = subscriptionRoutes({ method: request.method, url }) ??
+      productRoutes({ method: request.method, url }) ??
+      organizationRoutes({ method: request.method, url }) ??
       grantRoutes({ method: request.method, url }) ??
       meterRoutes({ method: request.method, url }) ??
       meterDefinitionRoutes({ method: request.method, url }) ??
@@ -177,6 +226,19 @@ export async function startFakePolar(): Promise<FakePolar> {
     },
     set delayMs(ms) {
       state.delayMs = ms;
+    },
+    products,
+    get allowMultipleSubscriptions() {
+      return state.allowMultipleSubscriptions;
+    },
+    set allowMultipleSubscriptions(allowed) {
+      state.allowMultipleSubscriptions = allowed;
+    },
+    get refuseSecondSubscriptionAtCreation() {
+      return state.refuseSecondSubscriptionAtCreation;
+    },
+    set refuseSecondSubscriptionAtCreation(refuse) {
+      state.refuseSecondSubscriptionAtCreation = refuse;
     },
     addCustomer(fields = {}) {
       const customer = customerFixture(fields);
