@@ -3,7 +3,7 @@
  * few seconds) and answer it. With the project's secret (service role) key, or the schedule's own
  * sync secret (`POLAR_SYNC_SECRET`) as the bearer token: reconcile every user (`{"scope":"all"}`)
  * process the account-deletion outbox (`{"scope":"deletions"}`) or send the usage outbox to Polar
- * (`{"scope":"usage"}`).
+ * (`{"scope":"usage"}`), or check the deployed configuration (`{"scope":"doctor"}`).
  *
  * @module
  */
@@ -36,6 +36,7 @@ import {
 import { createPolarPacer } from "../_polar/polar_pacer.ts";
 import { createServerClient } from "../_polar/supabase.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
+import { createDoctor, type DatabaseDoctorAnswer, type DoctorReport } from "./doctor.ts";
 import { createReconciler, type ReconcileReport } from "./reconcile.ts";
 import { createReconcileWiring } from "./reconcile_wiring.ts";
 import { readSyncRequest } from "./request.ts";
@@ -82,6 +83,8 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
   processDeletions: () => Promise<DeletionReport>;
   /** One flush of the usage outbox to Polar. */
   flushUsage: () => Promise<UsageFlushReport>;
+  /** Checks the deployed configuration. */
+  doctor: () => Promise<DoctorReport>;
   /** Where the per-request log line goes. */
   log?: RequestLogger;
   /** A monotonic clock in milliseconds. */
@@ -98,6 +101,7 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"all", "resume"?: true}` | 200 the reconcile report; 409 while another call works the run |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"deletions"}` | 200 the outbox pass |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"usage"}` | 200 `{ sent, duplicates, failed, pending }` |
+ * | the secret key, or `Bearer <sync secret>` | `{"scope":"doctor"}` | 200 `{ ok, checks: [{ name, ok, fix?, detail? }] }` |
  * | the secret key, or `Bearer <sync secret>` | no scope or `"me"` | 400 |
  * | anything else | | 401 |
  *
@@ -137,9 +141,15 @@ export function createSyncHandler(deps: SyncDependencies): Handler {
           `${report.sent} sent, ${report.duplicates} duplicates, ${report.failed} failed, ${report.pending} pending`;
         return jsonResponse(report);
       }
+      if (scope === "doctor") {
+        const report = await deps.doctor();
+        const failed = report.checks.filter((check) => !check.ok).map((check) => check.name);
+        detail.doctor = failed.length ? `failed: ${failed.join(", ")}` : "all passed";
+        return jsonResponse(report);
+      }
       throw new HttpError(
         STATUS.BadRequest,
-        'The service key syncs "all", "deletions" or "usage"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions", "usage" or "doctor"; send a user\'s token to sync that user',
       );
     }
     const user = await deps.verifyUser(request);
@@ -296,6 +306,14 @@ export function createSyncDependencies(
     })),
     processDeletions,
     flushUsage,
+    doctor: createDoctor({
+      config,
+      databaseDoctor: (functions, jobs) =>
+        rpc<DatabaseDoctorAnswer>("polar_doctor", {
+          expected_functions: functions,
+          expected_jobs: jobs,
+        }),
+    }),
   };
 }
 

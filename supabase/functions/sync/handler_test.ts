@@ -313,11 +313,11 @@ Deno.test("sync answers every refusal with JSON and CORS, and calls Polar for no
       error: "Forbidden",
     }],
     ["an unknown scope", () => t.send(t.token, { scope: "everyone" }), 400, {
-      error: 'Invalid scope "everyone": expected "me", "all", "deletions" or "usage"',
+      error: 'Invalid scope "everyone": expected "me", "all", "deletions", "usage" or "doctor"',
     }],
     ["the service key without a scope", () => t.send(t.supabase.serviceRoleKey), 400, {
       error:
-        'The service key syncs "all", "deletions" or "usage"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions", "usage" or "doctor"; send a user\'s token to sync that user',
     }],
     ["GET", () => t.send(t.token, undefined, "GET"), 405, { error: "Method not allowed" }],
   ];
@@ -537,7 +537,7 @@ Deno.test("sync refuses a wrong sync secret, and the sync secret anywhere but th
   await test.step("the secret is no user's token: it never syncs a user", async () => {
     assert.deepEqual(await json(await t.send(SYNC_SECRET), 400), {
       error:
-        'The service key syncs "all", "deletions" or "usage"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions", "usage" or "doctor"; send a user\'s token to sync that user',
     });
   });
   assert.equal(t.polar.requests.length, 0, "no Polar call for any of them");
