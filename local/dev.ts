@@ -8,8 +8,9 @@
  * which stops every part and removes the file.
  *
  * Ports and Polar come from the environment: `API_PORT` (54321), `POLAR_PORT` (54330), `SITE_URL`
- * (your app's URL; when unset, the example app is served on `SITE_PORT`, 3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
- * sandbox instead of the stand-in. `POLAR_WEBHOOKS=off` runs the stand-in with deliveries switched off,
+ * (your app's URL; when unset, the example app is served on `SITE_PORT`, 3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` and
+ * `POLAR_PRODUCT_IDS` (all three required together; `POLAR_ENTITLEMENT_KEY`, default `pro`, is the
+ * key the example app gates on) to use Polar's sandbox instead of the stand-in. `POLAR_WEBHOOKS=off` runs the stand-in with deliveries switched off,
  * as if Polar had disabled the webhook endpoint (its webhook endpoints API then says so), to see the
  * `sync` function keep the database current without webhooks. `POLAR_METER_RECOMPUTE_DELAY_MS`
  * (3000) is how long the stand-in waits after a customer's last event or credit before it
@@ -67,6 +68,9 @@ if (import.meta.main) {
       databaseUrl: Deno.env.get("DATABASE_URL") || undefined,
       polarAccessToken: Deno.env.get("POLAR_ACCESS_TOKEN") || undefined,
       polarWebhookSecret: Deno.env.get("POLAR_WEBHOOK_SECRET") || undefined,
+      polarProductIds: (Deno.env.get("POLAR_PRODUCT_IDS") ?? "").split(",").map((id) => id.trim())
+        .filter(Boolean),
+      entitlementKey: Deno.env.get("POLAR_ENTITLEMENT_KEY") || undefined,
       polarWebhooks: webhooksSetting(),
       polarMeterRecomputeDelayMs: delaySetting(),
       log: (message) => console.log(`  starting ${message}`),
