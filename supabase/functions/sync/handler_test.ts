@@ -312,6 +312,9 @@ Deno.test("sync answers every refusal with JSON and CORS, and calls Polar for no
     ["a user asking for the usage flush", () => t.send(t.token, { scope: "usage" }), 403, {
       error: "Forbidden",
     }],
+    ["a user asking for the doctor", () => t.send(t.token, { scope: "doctor" }), 403, {
+      error: "Forbidden",
+    }],
     ["an unknown scope", () => t.send(t.token, { scope: "everyone" }), 400, {
       error: 'Invalid scope "everyone": expected "me", "all", "deletions", "usage" or "doctor"',
     }],
@@ -878,4 +881,19 @@ Deno.test("sync's production wiring compares the operator's credentials in const
     } as Record<string, string>)[name]
   ));
   assert.equal((deps.isOperator as OperatorCheck).equal, constantTimeEqual);
+});
+
+Deno.test("sync's doctor scope answers the checks to the sync secret, and logs which failed", async () => {
+  await using t = await setup();
+  const response = await t.send(SYNC_SECRET, { scope: "doctor" });
+  assert.equal(response.status, 200);
+  const report = await response.json();
+  assert.equal(typeof report.ok, "boolean");
+  const names = report.checks.map((check: { name: string }) => check.name);
+  assert.ok(names.includes("Migrations applied") && names.includes("Token issuer"), names);
+  const migrations = report.checks.find((c: { name: string }) => c.name === "Migrations applied");
+  assert.equal(migrations.ok, true, "the stand-in database has every migration");
+  const line = t.logs.at(-1)!;
+  assert.equal(line.detail?.scope, "doctor");
+  assert.match(line.detail?.doctor ?? "", /^(all passed|failed: .+)$/);
 });
