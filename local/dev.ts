@@ -14,7 +14,8 @@
  * as if Polar had disabled the webhook endpoint (its webhook endpoints API then says so), to see the
  * `sync` function keep the database current without webhooks. `POLAR_METER_RECOMPUTE_DELAY_MS`
  * (3000) is how long the stand-in waits after a customer's last event or credit before it
- * recomputes that customer's meters and sends `customer.state_changed`. `STACK_INFO_DIR` moves the two files
+ * recomputes that customer's meters and sends `customer.state_changed`. On PGlite the schedule of
+ * `ops/schedule_sync.sql` runs in the pg_cron stand-in (`local/cron.ts`). `STACK_INFO_DIR` moves the two files
  * (default `supabase/.temp`).
  *
  * @module
@@ -73,6 +74,7 @@ if (import.meta.main) {
       entitlementKey: Deno.env.get("POLAR_ENTITLEMENT_KEY") || undefined,
       polarWebhooks: webhooksSetting(),
       polarMeterRecomputeDelayMs: delaySetting(),
+      schedule: true,
       log: (message) => console.log(`  starting ${message}`),
       onFunctionOutput: (name, line) => console.log(`[${name}] ${line}`),
     });

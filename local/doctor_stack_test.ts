@@ -5,39 +5,25 @@
  * function's environment, restarting it as a redeploy would) and exactly its ✗ appears, with its
  * fix, before the setting is put back.
  *
- * PGlite has no pg_cron, so the test gives it a `cron.job` with pg_cron's columns holding the four
- * jobs `ops/schedule_sync.sql` schedules (the file itself is tested on PostgreSQL 15 with pg_cron by
- * `reliability/schedule_suite.ts`).
+ * PGlite has no pg_cron: the stack runs with its pg_cron stand-in (`local/cron.ts`, as
+ * `deno task dev` does), whose `cron.job` holds the four jobs `ops/schedule_sync.sql` schedules
+ * (the file itself is tested on PostgreSQL 15 with pg_cron by `reliability/schedule_suite.ts`).
  */
 import assert from "node:assert/strict";
 import { callDoctor } from "../ops/doctor.ts";
 import { DOCTOR_SCOPES, HANDLED_EVENT_TYPES } from "../supabase/functions/sync/doctor.ts";
 import { CREDIT_PACK_PRODUCT_ID, DEMO_PRODUCT_ID } from "./polar_models.ts";
+import { installCronStandIn } from "./cron.ts";
 import { startStack } from "./stack.ts";
-
-const CRON_JOBS = `
-  create schema if not exists cron;
-  create table if not exists cron.job (
-    jobid bigserial primary key, schedule text not null, command text not null,
-    nodename text not null default 'localhost', nodeport integer not null default 5432,
-    database text not null default current_database(), username text not null default current_user,
-    active boolean not null default true, jobname text
-  );
-  insert into cron.job (schedule, command, jobname) values
-    ('0 3 * * *', 'select polar.call_sync(''{"scope":"all"}'')', 'polar-reconcile'),
-    ('5-59/10 * * * *', 'select polar.call_sync(''{"scope":"all","resume":true}'')', 'polar-reconcile-resume'),
-    ('* * * * *', 'select polar.call_sync(''{"scope":"deletions"}'')', 'polar-customer-deletions'),
-    ('* * * * *', 'select polar.call_sync(''{"scope":"usage"}'')', 'polar-usage');
-`;
 
 Deno.test("the doctor on the local stack: all pass, then each broken setting shows exactly its ✗", async (test) => {
   await using stack = await startStack({
     apiPort: 0,
     polarPort: 0,
     siteUrl: "http://127.0.0.1:3999",
+    schedule: true,
   });
   const polar = stack.polar!;
-  await stack.db.exec(CRON_JOBS);
   const doctor = async () => {
     const answer = await callDoctor({ url: stack.info.api_url, secretKey: stack.info.secret_key });
     assert.ok("report" in answer, JSON.stringify(answer));
@@ -176,14 +162,14 @@ Deno.test("the doctor on the local stack: all pass, then each broken setting sho
       ["Schedule installed"],
       /cron\.job has no polar-usage: run ops\/schedule_sync\.sql in the SQL editor/,
       () => stack.db.exec("delete from cron.job where jobname = 'polar-usage'"),
-      () => stack.db.exec("drop schema cron cascade;" + CRON_JOBS),
+      () => installCronStandIn(stack.db),
     ));
   await test.step("pg_cron not installed", () =>
     expectOnly(
       ["Schedule installed"],
       /pg_cron is not installed/,
       () => stack.db.exec("drop schema cron cascade"),
-      () => stack.db.exec(CRON_JOBS),
+      () => installCronStandIn(stack.db),
     ));
   await test.step("POLAR_SYNC_SECRET unset", () =>
     expectOnly(

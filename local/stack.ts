@@ -15,6 +15,7 @@ import {
   serveOnLoopback,
   startFunction,
 } from "./loopback.ts";
+import { installCronStandIn, startCronRunner } from "./cron.ts";
 import { createExampleSite } from "./example_site.ts";
 import { migrate, postgresDatabase } from "./postgres.ts";
 import {
@@ -70,6 +71,13 @@ export interface StackOptions {
   /** Polar calls per minute all users' syncs share (unlimited against the stand-in unless set,
    * Polar's share by default against real Polar). */
   polarUserSyncRatePerMinute?: number;
+  /**
+   * Runs the schedule of `ops/schedule_sync.sql` on PGlite, which has no pg_cron, with the cron
+   * stand-in (`local/cron.ts`): its jobs in `cron.job`, each run at its minute by calling `sync`
+   * with the sync secret. Off by default (tests count Polar calls); `deno task dev` turns it on.
+   * Ignored with {@linkcode databaseUrl}, whose server has its own pg_cron or none.
+   */
+  schedule?: boolean;
   /** Progress messages. */
   log?: (message: string) => void;
   /** Each function's output lines as they come, for `deno task dev` to show; none by default. */
@@ -297,6 +305,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return withCors(request, (await auth(routed)) ?? (await supabaseApi(routed)));
     };
 
+    if (options.schedule && !options.databaseUrl) {
+      log("schedule: the jobs of ops/schedule_sync.sql in the pg_cron stand-in");
+      await installCronStandIn(db);
+      const stopCron = startCronRunner(db, async (body) => {
+        const response = await fetch(`${functions.get("sync")!.url}/`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${syncSecret}`, "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        await response.body?.cancel();
+      });
+      cleanups.push(() => Promise.resolve(stopCron()));
+    }
     for (const user of DEMO_USERS) await createPasswordUser(db, user.email, user.password);
     if (!options.siteUrl) {
       log("example site: bundling examples/web");
