@@ -8,12 +8,14 @@
  * which stops every part and removes the file.
  *
  * Ports and Polar come from the environment: `API_PORT` (54321), `POLAR_PORT` (54330), `SITE_URL`
- * (your app's URL; when unset, the example app is served on `SITE_PORT`, 3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` to use Polar's
- * sandbox instead of the stand-in. `POLAR_WEBHOOKS=off` runs the stand-in with deliveries switched off,
+ * (your app's URL; when unset, the example app is served on `SITE_PORT`, 3000), `DATABASE_URL` (a PostgreSQL server instead of embedded PGlite), and `POLAR_ACCESS_TOKEN` with `POLAR_WEBHOOK_SECRET` and
+ * `POLAR_PRODUCT_IDS` (all three required together; `POLAR_ENTITLEMENT_KEY`, default `pro`, is the
+ * key the example app gates on) to use Polar's sandbox instead of the stand-in. `POLAR_WEBHOOKS=off` runs the stand-in with deliveries switched off,
  * as if Polar had disabled the webhook endpoint (its webhook endpoints API then says so), to see the
  * `sync` function keep the database current without webhooks. `POLAR_METER_RECOMPUTE_DELAY_MS`
  * (3000) is how long the stand-in waits after a customer's last event or credit before it
- * recomputes that customer's meters and sends `customer.state_changed`. `STACK_INFO_DIR` moves the two files
+ * recomputes that customer's meters and sends `customer.state_changed`. On PGlite the schedule of
+ * `ops/schedule_sync.sql` runs in the pg_cron stand-in (`local/cron.ts`). `STACK_INFO_DIR` moves the two files
  * (default `supabase/.temp`).
  *
  * @module
@@ -67,10 +69,13 @@ if (import.meta.main) {
       databaseUrl: Deno.env.get("DATABASE_URL") || undefined,
       polarAccessToken: Deno.env.get("POLAR_ACCESS_TOKEN") || undefined,
       polarWebhookSecret: Deno.env.get("POLAR_WEBHOOK_SECRET") || undefined,
+      polarProductIds: (Deno.env.get("POLAR_PRODUCT_IDS") ?? "").split(",").map((id) => id.trim())
+        .filter(Boolean),
+      entitlementKey: Deno.env.get("POLAR_ENTITLEMENT_KEY") || undefined,
       polarWebhooks: webhooksSetting(),
       polarMeterRecomputeDelayMs: delaySetting(),
-      // As Supabase Cron would run the schedule's usage flush (docs/usage.md).
-      usageFlushIntervalMs: 10_000,
+      // The schedule's jobs (ops/schedule_sync.sql) run in the pg_cron stand-in, as on a project.
+      schedule: true,
       log: (message) => console.log(`  starting ${message}`),
       onFunctionOutput: (name, line) => console.log(`[${name}] ${line}`),
     });

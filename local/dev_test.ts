@@ -89,3 +89,27 @@ Deno.test("dev stack: logs each function's lines by name and stops on kill of it
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("dev stack against a real sandbox refuses to start without its webhook secret and product ids", async () => {
+  const dir = await Deno.makeTempDir();
+  const child = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", DEV],
+    env: {
+      API_PORT: "0",
+      POLAR_PORT: "0",
+      SITE_PORT: "0",
+      STACK_INFO_DIR: dir,
+      POLAR_ACCESS_TOKEN: "polar_oat_a_real_sandbox_token",
+      POLAR_WEBHOOK_SECRET: "",
+      POLAR_PRODUCT_IDS: "",
+    },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  await Deno.remove(dir, { recursive: true });
+  assert.equal(child.code, 1);
+  const said = new TextDecoder().decode(child.stderr);
+  assert.match(said, /Local stack failed to start: POLAR_WEBHOOK_SECRET is required/);
+  assert.match(said, /POLAR_PRODUCT_IDS is required with POLAR_ACCESS_TOKEN/);
+  assert.doesNotMatch(said, /polar_oat_a_real_sandbox_token/, "the token is not shown");
+});

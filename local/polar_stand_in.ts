@@ -63,6 +63,7 @@ import {
   PRO_YEARLY_PRODUCT_ID,
   standInProducts,
 } from "./polar_products.ts";
+import { HANDLED_EVENT_TYPES } from "../supabase/functions/_polar/polar_webhooks.ts";
 import { createPolarSubscriptionRoutes } from "./polar_subscriptions.ts";
 import { signWebhook } from "./webhook_signing.ts";
 
@@ -96,6 +97,77 @@ export interface PolarStandInOptions {
   meterRecomputeDelayMs?: number;
   /** The organization's `allow_multiple_subscriptions`; off by default, as in Polar. */
   allowMultipleSubscriptions?: boolean;
+}
+
+/** Every scope an organization access token can have that the stand-in checks. */
+export const STAND_IN_SCOPES = [
+  "benefits:read",
+  "checkouts:write",
+  "customer_meters:read",
+  "customer_sessions:write",
+  "customers:read",
+  "customers:write",
+  "events:write",
+  "meters:read",
+  "organizations:read",
+  "products:read",
+  "subscriptions:read",
+  "webhooks:read",
+] as const;
+
+/**
+ * The scopes of which a route needs one, as Polar's `server/polar/<resource>/auth.py` declares
+ * them (a read route takes the write scope too), or `undefined` for a route the stand-in does not
+ * guard.
+ *
+ * @param method the request method
+ * @param pathname the path, such as `/v1/customers/`
+ * @returns the scopes, any one of which is enough
+ * @example
+ * ```ts
+ * requiredScopes("GET", "/v1/customers/"); // ["customers:read", "customers:write"]
+ * ```
+ */
+export function requiredScopes(method: string, pathname: string): string[] | undefined {
+  const read = method === "GET";
+  const resource = pathname.match(/^\/v1\/([a-z-]+)/)?.[1];
+  const pair = (name: string) => read ? [`${name}:read`, `${name}:write`] : [`${name}:write`];
+  switch (resource) {
+    case "customers":
+      return pair("customers");
+    case "checkouts":
+      return pair("checkouts");
+    case "customer-sessions":
+      return ["customer_sessions:write"];
+    case "subscriptions":
+      return pair("subscriptions");
+    case "benefit-grants":
+      return pair("benefits");
+    case "customer-meters":
+      return ["customer_meters:read"];
+    case "meters":
+      return pair("meters");
+    case "events":
+      return read ? ["events:read", "events:write"] : ["events:write"];
+    case "webhooks":
+      return pair("webhooks");
+    case "products":
+      return pair("products");
+    case "organizations":
+      return pair("organizations");
+    default:
+      return undefined;
+  }
+}
+
+/** The stand-in's webhook endpoint, as `GET /v1/webhooks/endpoints` lists it; tests change it. */
+export interface StandInWebhookEndpoint {
+  /** Where it sends (the stack's `polar-webhooks`). */
+  url: string;
+  /** `raw`, `discord` or `slack`. */
+  format: string;
+  /** The event types it sends. */
+  events: string[];
 }
 
 /** One webhook the stand-in sent. */
@@ -154,6 +226,13 @@ export interface PolarStandIn {
   allowMultipleSubscriptions: boolean;
   /** Sends `product.created` for every product, as Polar does when a merchant adds them. */
   publishCatalog(): Promise<void>;
+  /** The one bearer token it accepts, or `undefined` for any (the default); others get 401. */
+  acceptedToken: string | undefined;
+  /** The scopes the token has (all of {@linkcode STAND_IN_SCOPES} by default); a route that
+   * needs another answers 403 `insufficient_scope`, as Polar does. */
+  scopes: Set<string>;
+  /** The webhook endpoint as Polar's API lists it (its `enabled` is {@linkcode webhooksEnabled}). */
+  webhookEndpoint: StandInWebhookEndpoint;
 }
 
 /**
@@ -188,6 +267,13 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     webhooksEnabled: options.webhooks !== "off",
     dropWebhook: (_type: string) => false,
     allowMultipleSubscriptions: options.allowMultipleSubscriptions ?? false,
+    acceptedToken: undefined as string | undefined,
+    scopes: new Set<string>(STAND_IN_SCOPES),
+    webhookEndpoint: {
+      url: options.webhookUrl,
+      format: "raw",
+      events: [...HANDLED_EVENT_TYPES],
+    } as StandInWebhookEndpoint,
   };
   const organizationRoutes = createPolarOrganizationRoutes(() =>
     organizationModel({ allowMultipleSubscriptions: control.allowMultipleSubscriptions })
@@ -432,8 +518,33 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     const route = `${request.method} ${pathname}`;
     if (pathname.startsWith("/v1/")) {
       apiRequests.push(route);
-      if (!request.headers.get("Authorization")?.startsWith("Bearer ")) {
-        return Response.json({ error: "Unauthorized", detail: "Invalid token" }, { status: 401 });
+      const bearer = request.headers.get("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
+      if (!bearer || (control.acceptedToken !== undefined && bearer !== control.acceptedToken)) {
+        // Polar's auth middleware, before any route: authlib's InvalidTokenError.
+        return Response.json({
+          error: "invalid_token",
+          error_description:
+            "The access token provided is expired, revoked, malformed, or invalid for other reasons.",
+        }, {
+          status: 401,
+          headers: { "WWW-Authenticate": 'Bearer realm="polar", error="invalid_token"' },
+        });
+      }
+      const needed = requiredScopes(request.method, pathname);
+      if (needed && !needed.some((scope) => control.scopes.has(scope))) {
+        // Polar's Authenticator dependency runs before the body is validated.
+        return Response.json({
+          error: "insufficient_scope",
+          error_description:
+            "The request requires higher privileges than provided by the access token.",
+        }, {
+          status: 403,
+          headers: {
+            "WWW-Authenticate": `Bearer realm="polar", error="insufficient_scope", scope="${
+              needed.join(" ")
+            }"`,
+          },
+        });
       }
       const body = await request.json().catch(() => ({}));
       if (route === "POST /v1/customer-sessions/") {
@@ -463,13 +574,18 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         grantRoutes({ method: request.method, url }) ??
         meterRoutes({ method: request.method, url }) ??
         meterDefinitionRoutes({ method: request.method, url }) ??
+        productRoutes({ method: request.method, url }) ??
         (await eventRoutes({ method: request.method, url, body }));
       if (listAnswer) return listAnswer;
       if (route === "GET /v1/webhooks/endpoints") {
-        const endpoint = webhookEndpointModel({
-          url: options.webhookUrl,
-          enabled: control.webhooksEnabled,
-        });
+        const endpoint = {
+          ...webhookEndpointModel({
+            url: control.webhookEndpoint.url,
+            enabled: control.webhooksEnabled,
+          }),
+          format: control.webhookEndpoint.format as models.WebhookFormat,
+          events: control.webhookEndpoint.events as models.WebhookEventType[],
+        };
         return Response.json({ items: [endpoint], pagination: { total_count: 1, max_page: 1 } });
       }
       const customerAnswer = await customerRoutes({ method: request.method, url, body });

@@ -60,7 +60,16 @@ export function createPostgrestHandler(
         const values = names.map((arg) => args[arg]);
         // A set-returning function answers a JSON array (of objects for `returns table`), as
         // PostgREST's does; any other answers its one value.
-        const sql = await returnsSet(db, name)
+        const set = await returnsSet(db, name);
+        if (set === undefined) {
+          // PostgREST answers from its schema cache, before any SQL runs.
+          return pgrstError(
+            404,
+            "PGRST202",
+            `Could not find the function public.${name}(${names.join(", ")}) in the schema cache`,
+          );
+        }
+        const sql = set
           ? `select coalesce(jsonb_agg(r), '[]') as result from public.${name}(${call}) as r`
           : `select public.${name}(${call}) as result`;
         const [row] = await db.query<{ result: unknown }>(sql, values, as);
@@ -150,14 +159,15 @@ function orderBy(order: string | null): string | null {
 }
 
 /** Whether `public.<name>` returns a set; false for an unknown name (the call then fails). */
-async function returnsSet(db: Database, name: string): Promise<boolean> {
-  const [row] = await db.query<{ set: boolean }>(
+/** Whether the public function returns a set; `undefined` when there is no such function. */
+async function returnsSet(db: Database, name: string): Promise<boolean | undefined> {
+  const [row] = await db.query<{ set: boolean | null }>(
     `select bool_or(p.proretset) as set from pg_catalog.pg_proc as p
       join pg_catalog.pg_namespace as n on n.oid = p.pronamespace
       where n.nspname = 'public' and p.proname = $1`,
     [name],
   );
-  return row?.set ?? false;
+  return row?.set ?? undefined;
 }
 
 function databaseError(error: unknown, role: string): Response {

@@ -15,6 +15,7 @@ import {
   serveOnLoopback,
   startFunction,
 } from "./loopback.ts";
+import { installCronStandIn, startCronRunner } from "./cron.ts";
 import { createExampleSite } from "./example_site.ts";
 import { migrate, postgresDatabase } from "./postgres.ts";
 import {
@@ -56,8 +57,14 @@ export interface StackOptions {
   functions?: readonly string[];
   /** A real Polar sandbox token; when set, the functions talk to Polar instead of the stand-in. */
   polarAccessToken?: string;
-  /** The real endpoint's secret, with {@linkcode polarAccessToken}. */
+  /** The real endpoint's secret, required with {@linkcode polarAccessToken}. */
   polarWebhookSecret?: string;
+  /** Your sandbox products' ids, required with {@linkcode polarAccessToken}: the functions'
+   * `POLAR_PRODUCT_IDS`, and the first is the example app's product. */
+  polarProductIds?: readonly string[];
+  /** The metadata `key` of the feature flag your product grants (`has_entitlement(key)`), for the
+   * example app; `pro` (the stand-in's) by default. */
+  entitlementKey?: string;
   /**
    * Which API keys the functions get: `new` (default) the platform's `SUPABASE_PUBLISHABLE_KEYS`,
    * `SUPABASE_SECRET_KEYS` and `SUPABASE_JWKS`, as a project without legacy keys has; `legacy`
@@ -83,6 +90,13 @@ export interface StackOptions {
   /** Polar calls per minute all users' syncs share (unlimited against the stand-in unless set,
    * Polar's share by default against real Polar). */
   polarUserSyncRatePerMinute?: number;
+  /**
+   * Runs the schedule of `ops/schedule_sync.sql` on PGlite, which has no pg_cron, with the cron
+   * stand-in (`local/cron.ts`): its jobs in `cron.job`, each run at its minute by calling `sync`
+   * with the sync secret. Off by default (tests count Polar calls); `deno task dev` turns it on.
+   * Ignored with {@linkcode databaseUrl}, whose server has its own pg_cron or none.
+   */
+  schedule?: boolean;
   /** Progress messages. */
   log?: (message: string) => void;
   /** Each function's output lines as they come, for `deno task dev` to show; none by default. */
@@ -149,6 +163,11 @@ export interface Stack extends AsyncDisposable {
   db: Database;
   /** The Polar stand-in (absent when a real Polar token is used). */
   polar: PolarStandIn | undefined;
+  /**
+   * Restarts one function with its environment changed (`undefined` removes a variable), as
+   * `supabase secrets set` and a redeploy would; the doctor's tests break settings this way.
+   */
+  restartFunction(name: string, env: Record<string, string | undefined>): Promise<void>;
   /** Stops everything. */
   close(): Promise<void>;
 }
@@ -177,6 +196,10 @@ const EXAMPLE_FUNCTIONS_DIR = new URL("../examples/web/supabase/functions/", imp
  */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const log = options.log ?? (() => {});
+  // Checked before anything starts, so a missing value costs nothing to learn.
+  const productIds = options.polarAccessToken
+    ? checkRealPolarOptions(options)
+    : [DEMO_PRODUCT_ID, PRO_YEARLY_PRODUCT_ID, CREDIT_PACK_PRODUCT_ID];
   const cleanups: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -243,15 +266,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         SUPABASE_JWKS: JSON.stringify(keys.jwks),
       }
       : { SUPABASE_ANON_KEY: anonKey, SUPABASE_SERVICE_ROLE_KEY: serviceRoleKey };
-    const functionEnv = {
+    const functionEnv: Record<string, string> = {
       SUPABASE_URL: api.url,
       ...keyEnv,
       POLAR_ACCESS_TOKEN: options.polarAccessToken ?? "polar_oat_local_stand_in",
       POLAR_SERVER: "sandbox",
-      ...(realPolar ? {} : {
-        POLAR_API_URL: polarUrl,
-        POLAR_PRODUCT_IDS: `${DEMO_PRODUCT_ID},${PRO_YEARLY_PRODUCT_ID},${CREDIT_PACK_PRODUCT_ID}`,
-      }),
+      ...(realPolar ? {} : { POLAR_API_URL: polarUrl }),
+      POLAR_PRODUCT_IDS: productIds.join(","),
       POLAR_WEBHOOK_SECRET: webhookSecret,
       // Against the stand-in nothing needs pacing unless a test asks; against real Polar the
       // function's defaults (shares of Polar's limit) apply.
@@ -264,6 +285,23 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const functions = new Map<string, FunctionProcess>();
     // An app's own function gets what Supabase gives every function, none of Polar's secrets.
     const appEnv = { SUPABASE_URL: api.url, ...keyEnv };
+    const dirOf = new Map<string, URL>();
+    const envOf = (name: string) =>
+      dirOf.get(name) === EXAMPLE_FUNCTIONS_DIR
+        ? appEnv
+        : name === "sync"
+        ? { ...functionEnv, POLAR_SYNC_SECRET: syncSecret }
+        : functionEnv;
+    const launch = async (name: string, env: Record<string, string>) => {
+      const process = await startFunction(name, env, {
+        functionsDir: dirOf.get(name),
+        onOutput: options.onFunctionOutput && ((line) => options.onFunctionOutput!(name, line)),
+      });
+      functions.set(name, process);
+    };
+    cleanups.push(async () => {
+      for (const process of functions.values()) await process[Symbol.asyncDispose]();
+    });
     // Another project's functions (an installed copy) run alone; else this project's and the
     // example app's.
     const dirs = options.functionsDir
@@ -275,19 +313,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         : options.functions ?? await functionNames(functionsDir);
       for (const name of names) {
         log(`function: ${name}`);
-        const env = functionsDir === EXAMPLE_FUNCTIONS_DIR
-          ? appEnv
-          : name === "sync"
-          ? { ...functionEnv, POLAR_SYNC_SECRET: syncSecret }
-          : functionEnv;
-        const process = await startFunction(name, env, {
-          functionsDir,
-          onOutput: options.onFunctionOutput && ((line) => options.onFunctionOutput!(name, line)),
-        });
-        functions.set(name, process);
-        cleanups.push(async () => await process[Symbol.asyncDispose]());
+        dirOf.set(name, functionsDir);
+        await launch(name, envOf(name));
       }
     }
+    const restartFunction = async (name: string, changes: Record<string, string | undefined>) => {
+      const running = functions.get(name);
+      if (!running) throw new Error(`No function ${name}`);
+      const env: Record<string, string> = { ...envOf(name) };
+      for (const [key, value] of Object.entries(changes)) {
+        if (value === undefined) delete env[key];
+        else env[key] = value;
+      }
+      functions.delete(name);
+      await running[Symbol.asyncDispose]();
+      await launch(name, env);
+    };
 
     const gateway = { ...newKeys, serviceRoleToken: serviceRoleKey };
     const supabaseApi = createSupabaseApi({ db, jwks: keys.jwks, issuer, gateway });
@@ -304,6 +345,19 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return withCors(request, (await auth(routed)) ?? (await supabaseApi(routed)));
     };
 
+    if (options.schedule && !options.databaseUrl) {
+      log("schedule: the jobs of ops/schedule_sync.sql in the pg_cron stand-in");
+      await installCronStandIn(db);
+      const stopCron = startCronRunner(db, async (body) => {
+        const response = await fetch(`${functions.get("sync")!.url}/`, {
+          method: "POST",
+          headers: { Authorization: `Bearer ${syncSecret}`, "Content-Type": "application/json" },
+          body: JSON.stringify(body),
+        });
+        await response.body?.cancel();
+      });
+      cleanups.push(() => Promise.resolve(stopCron()));
+    }
     for (const user of DEMO_USERS) await createPasswordUser(db, user.email, user.password);
     if (!realPolar) {
       // The price list, pulled as an operator would after installing: sync's catalog scope.
@@ -337,7 +391,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       siteRoutes.handle = await createExampleSite({
         api_url: api.url,
         anon_key: newKeys.publishable,
-        entitlement_key: DEMO_ENTITLEMENT_KEY,
+        entitlement_key: options.entitlementKey ?? DEMO_ENTITLEMENT_KEY,
         meter: DEMO_METER.name,
         credit_product_id: CREDIT_PACK_PRODUCT_ID,
       });
@@ -355,18 +409,46 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       sync_secret: syncSecret,
       site_url: siteUrl,
       database: options.databaseUrl ? withoutPassword(options.databaseUrl) : "pglite",
-      product_id: DEMO_PRODUCT_ID,
-      entitlement_key: DEMO_ENTITLEMENT_KEY,
+      product_id: productIds[0],
+      entitlement_key: options.entitlementKey ?? DEMO_ENTITLEMENT_KEY,
       meter: DEMO_METER.name,
       credit_product_id: CREDIT_PACK_PRODUCT_ID,
       credit_units: DEMO_CREDIT_UNITS,
       users: [...DEMO_USERS],
     };
-    return { info, db, polar, close, [Symbol.asyncDispose]: close };
+    return { info, db, polar, restartFunction, close, [Symbol.asyncDispose]: close };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/**
+ * What a real sandbox needs besides the token: the endpoint's signing secret (Polar signs every
+ * webhook with it; one made up here would make every delivery fail verification) and the
+ * products to sell.
+ *
+ * @param options the stack's options, with a real token
+ * @returns the product ids
+ * @throws {Error} naming every missing value and where it comes from
+ */
+function checkRealPolarOptions(options: StackOptions): string[] {
+  const problems: string[] = [];
+  if (!options.polarWebhookSecret) {
+    problems.push(
+      "POLAR_WEBHOOK_SECRET is required with POLAR_ACCESS_TOKEN: create the webhook endpoint in " +
+        "Polar first (Settings → Webhooks), then copy its secret (docs/polar-setup.md)",
+    );
+  }
+  const ids = options.polarProductIds ?? [];
+  if (ids.length === 0) {
+    problems.push(
+      "POLAR_PRODUCT_IDS is required with POLAR_ACCESS_TOKEN: your sandbox product ids, comma-" +
+        "separated (Products → the product → ⋯ → Copy Product ID); the first is the example app's",
+    );
+  }
+  if (problems.length > 0) throw new Error(problems.join("; "));
+  return [...ids];
 }
 
 async function openDatabase(

@@ -126,6 +126,14 @@ export function createSupabaseApi(
     const { pathname } = new URL(incoming.url);
     options.onRequest?.(pathname);
     if (pathname === "/auth/v1/.well-known/jwks.json") return Response.json(options.jwks);
+    // Supabase Auth's OpenID discovery document: the doctor reads the project's issuer here.
+    if (pathname === "/auth/v1/.well-known/openid-configuration") {
+      return Response.json({
+        issuer: options.issuer,
+        jwks_uri: `${options.issuer}/.well-known/jwks.json`,
+        id_token_signing_alg_values_supported: ["ES256", "RS256", "HS256"],
+      });
+    }
     const request = options.gateway ? translateApiKey(incoming, options.gateway) : incoming;
     if (request instanceof Response) return request;
     if (pathname === "/auth/v1/user" && request.method === "GET") {

@@ -119,8 +119,8 @@ const BODIES: BodyCase[] = [
   {
     name: "a return_url nested 10,000 deep",
     sent: (t) => withToken(t, json(`{"product_id":"${PRODUCT_ID}","return_url":${deepObject}}`)),
-    portal: { status: 400, body: { error: "Invalid return_url" } },
-    checkout: { status: 400, body: { error: "Invalid return_url" } },
+    portal: { status: 400, body: { error: `Invalid return_url: expected a URL on ${SITE_URL}` } },
+    checkout: { status: 400, body: { error: `Invalid return_url: expected a URL on ${SITE_URL}` } },
   },
   {
     name: "2 MiB with Content-Length",

@@ -90,8 +90,22 @@ export interface WebhookFunctionConfig {
   polarWebhookSecret: string;
 }
 
-/** A variable that is missing or malformed; the message names it and never shows a secret. */
+/**
+ * One or more variables that are missing or malformed; the message names every one of them, in
+ * one line, and never shows a secret.
+ *
+ * @example
+ * ```ts
+ * new ConfigError("SITE_URL", "is required but not set").message;
+ * // "Invalid configuration: SITE_URL is required but not set"
+ * ConfigError.of([new ConfigError("A", "is required but not set"), new ConfigError("B", "must be an http(s) URL")]).message;
+ * // "Invalid configuration: A is required but not set; B must be an http(s) URL"
+ * ```
+ */
 export class ConfigError extends Error {
+  /** Each problem, as `<VARIABLE> <what is wrong>`. */
+  readonly problems: readonly string[];
+
   /**
    * @param variable the variable's name
    * @param problem what is wrong with it
@@ -99,6 +113,46 @@ export class ConfigError extends Error {
   constructor(variable: string, problem: string) {
     super(`Invalid configuration: ${variable} ${problem}`);
     this.name = "ConfigError";
+    this.problems = [`${variable} ${problem}`];
+  }
+
+  /**
+   * One error that names the problems of several.
+   *
+   * @param errors the errors, at least one
+   * @returns an error whose message lists them all
+   */
+  static of(errors: readonly ConfigError[]): ConfigError {
+    if (errors.length === 1) return errors[0];
+    const problems = errors.flatMap((error) => error.problems);
+    const error = new ConfigError(problems[0], "");
+    error.message = `Invalid configuration: ${problems.join("; ")}`;
+    (error as { problems: readonly string[] }).problems = problems;
+    return error;
+  }
+}
+
+/**
+ * Reads every part of a configuration, going on after a part's `ConfigError`, so one start-up
+ * message names every variable to fix.
+ */
+class ConfigReader {
+  readonly #errors: ConfigError[] = [];
+
+  /** Runs one part; on a `ConfigError`, records it and answers `fallback`. */
+  read<T>(part: () => T, fallback: T): T {
+    try {
+      return part();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      this.#errors.push(error);
+      return fallback;
+    }
+  }
+
+  /** Throws one `ConfigError` naming every problem recorded, if any. */
+  done(): void {
+    if (this.#errors.length > 0) throw ConfigError.of(this.#errors);
   }
 }
 
@@ -107,7 +161,7 @@ export class ConfigError extends Error {
  *
  * @param env reads a variable
  * @returns the validated configuration
- * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @throws {ConfigError} naming every variable that is missing or invalid
  * @example
  * ```ts
  * const env: Record<string, string> = {
@@ -120,21 +174,37 @@ export class ConfigError extends Error {
  * ```
  */
 export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
-  const supabaseUrl = readSupabaseUrl(env);
-  const siteUrl = readUrl(env, "SITE_URL");
-  const extraOrigins = readList(env, "ALLOWED_ORIGINS").map((origin) =>
-    originOf("ALLOWED_ORIGINS", origin)
+  const reader = new ConfigReader();
+  const config = readUserFunctionConfig(env, reader);
+  reader.done();
+  return config;
+}
+
+function readUserFunctionConfig(env: EnvReader, reader: ConfigReader): UserFunctionConfig {
+  const supabaseUrl = reader.read(() => readSupabaseUrl(env), "http://invalid");
+  const siteUrl = reader.read(() => readUrl(env, "SITE_URL"), "http://invalid");
+  const extraOrigins = reader.read(
+    () => readList(env, "ALLOWED_ORIGINS").map((origin) => originOf("ALLOWED_ORIGINS", origin)),
+    [],
   );
-  const productIds = readList(env, "POLAR_PRODUCT_IDS");
-  for (const id of productIds) {
-    if (!UUID.test(id)) throw new ConfigError("POLAR_PRODUCT_IDS", `has "${id}", not a UUID`);
-  }
+  const productIds = reader.read(() => {
+    const ids = readList(env, "POLAR_PRODUCT_IDS");
+    const bad = ids.filter((id) => !UUID.test(id));
+    if (bad.length > 0) {
+      throw new ConfigError(
+        "POLAR_PRODUCT_IDS",
+        `has ${bad.map((id) => `"${id.slice(0, 60)}"`).join(", ")}, not a UUID`,
+      );
+    }
+    return ids;
+  }, []);
   return {
     supabaseUrl,
-    supabasePublishableKey: readSupabaseKey(env, "publishable"),
-    authIssuer: readOptionalUrl(env, "AUTH_JWT_ISSUER") ?? `${supabaseUrl}/auth/v1`,
-    supabaseJwks: readJwks(env),
-    polar: loadPolarConfig(env),
+    supabasePublishableKey: reader.read(() => readSupabaseKey(env, "publishable"), ""),
+    authIssuer: reader.read(() => readOptionalUrl(env, "AUTH_JWT_ISSUER"), undefined) ??
+      `${supabaseUrl}/auth/v1`,
+    supabaseJwks: reader.read(() => readJwks(env), undefined),
+    polar: readPolarConfig(env, reader),
     siteUrl,
     allowedOrigins: [...new Set([new URL(siteUrl).origin, ...extraOrigins])],
     restrictCorsOrigins: extraOrigins.length > 0,
@@ -147,7 +217,7 @@ export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
  *
  * @param env reads a variable
  * @returns the validated configuration
- * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @throws {ConfigError} naming every variable that is missing or invalid
  * @example
  * ```ts
  * const env: Record<string, string> = {
@@ -159,11 +229,14 @@ export function loadUserFunctionConfig(env: EnvReader): UserFunctionConfig {
  * ```
  */
 export function loadWebhookFunctionConfig(env: EnvReader): WebhookFunctionConfig {
-  return {
-    supabaseUrl: readSupabaseUrl(env),
-    supabaseSecretKey: readSupabaseKey(env, "secret"),
-    polarWebhookSecret: readRequired(env, "POLAR_WEBHOOK_SECRET"),
+  const reader = new ConfigReader();
+  const config = {
+    supabaseUrl: reader.read(() => readSupabaseUrl(env), ""),
+    supabaseSecretKey: reader.read(() => readSupabaseKey(env, "secret"), ""),
+    polarWebhookSecret: reader.read(() => readRequired(env, "POLAR_WEBHOOK_SECRET"), ""),
   };
+  reader.done();
+  return config;
 }
 
 /**
@@ -172,17 +245,27 @@ export function loadWebhookFunctionConfig(env: EnvReader): WebhookFunctionConfig
  *
  * @param env reads a variable
  * @returns the validated configuration
- * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @throws {ConfigError} naming every variable that is missing or invalid
  * @example
  * ```ts
  * loadCheckoutFunctionConfig((name) => Deno.env.get(name)).supabaseSecretKey; // "sb_secret_…"
  * ```
  */
 export function loadCheckoutFunctionConfig(env: EnvReader): CheckoutFunctionConfig {
+  const reader = new ConfigReader();
+  const config = readCheckoutFunctionConfig(env, reader);
+  reader.done();
+  return config;
+}
+
+function readCheckoutFunctionConfig(env: EnvReader, reader: ConfigReader): CheckoutFunctionConfig {
   return {
-    ...loadUserFunctionConfig(env),
-    supabaseSecretKey: readSupabaseKey(env, "secret"),
-    allowMultipleSubscriptions: readBoolean(env, "POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS"),
+    ...readUserFunctionConfig(env, reader),
+    supabaseSecretKey: reader.read(() => readSupabaseKey(env, "secret"), ""),
+    allowMultipleSubscriptions: reader.read(
+      () => readBoolean(env, "POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS"),
+      undefined,
+    ),
   };
 }
 
@@ -212,31 +295,41 @@ export const DEFAULT_USER_SYNC_CALLS_PER_MINUTE = { production: 100, sandbox: 20
  *
  * @param env reads a variable
  * @returns the validated configuration
- * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @throws {ConfigError} naming every variable that is missing or invalid
  * @example
  * ```ts
  * loadSyncFunctionConfig((name) => Deno.env.get(name)).polarCallsPerMinute; // 60 in the sandbox
  * ```
  */
 export function loadSyncFunctionConfig(env: EnvReader): SyncFunctionConfig {
-  const config = loadCheckoutFunctionConfig(env);
+  const reader = new ConfigReader();
+  const config = readCheckoutFunctionConfig(env, reader);
   const server = config.polar.server;
-  const operatorKeys = readOperatorKeys(env);
-  return {
+  // The secret key's own problem is already recorded; its map is not read twice.
+  const operatorKeys = config.supabaseSecretKey ? readOperatorKeys(env) : [];
+  const sync = {
     ...config,
     operatorKeys,
-    syncSecrets: readSyncSecrets(env, [...operatorKeys, config.supabasePublishableKey]),
-    polarCallsPerMinute: readRate(
-      env,
-      "POLAR_SYNC_RATE_PER_MINUTE",
-      DEFAULT_POLAR_CALLS_PER_MINUTE[server],
+    syncSecrets: reader.read(
+      () => readSyncSecrets(env, [...operatorKeys, config.supabasePublishableKey]),
+      [],
     ),
-    userSyncCallsPerMinute: readRate(
-      env,
-      "POLAR_USER_SYNC_RATE_PER_MINUTE",
-      DEFAULT_USER_SYNC_CALLS_PER_MINUTE[server],
+    polarCallsPerMinute: reader.read(
+      () => readRate(env, "POLAR_SYNC_RATE_PER_MINUTE", DEFAULT_POLAR_CALLS_PER_MINUTE[server]),
+      0,
+    ),
+    userSyncCallsPerMinute: reader.read(
+      () =>
+        readRate(
+          env,
+          "POLAR_USER_SYNC_RATE_PER_MINUTE",
+          DEFAULT_USER_SYNC_CALLS_PER_MINUTE[server],
+        ),
+      0,
     ),
   };
+  reader.done();
+  return sync;
 }
 
 /** A positive number of calls per minute from `name`, or `fallback` when it is not set. */
@@ -419,17 +512,24 @@ export function readJwks(env: EnvReader): InlineJwks | undefined {
  *
  * @param env reads a variable
  * @returns the Polar configuration
- * @throws {ConfigError} naming the first variable that is missing or invalid
+ * @throws {ConfigError} naming every variable that is missing or invalid
  * @example
  * ```ts
  * loadPolarConfig(() => undefined); // throws: POLAR_ACCESS_TOKEN is required but not set
  * ```
  */
 export function loadPolarConfig(env: EnvReader): PolarConfig {
+  const reader = new ConfigReader();
+  const config = readPolarConfig(env, reader);
+  reader.done();
+  return config;
+}
+
+function readPolarConfig(env: EnvReader, reader: ConfigReader): PolarConfig {
   return {
-    accessToken: readRequired(env, "POLAR_ACCESS_TOKEN"),
-    server: readPolarServer(env),
-    apiUrl: readOptionalUrl(env, "POLAR_API_URL"),
+    accessToken: reader.read(() => readRequired(env, "POLAR_ACCESS_TOKEN"), ""),
+    server: reader.read(() => readPolarServer(env), "sandbox"),
+    apiUrl: reader.read(() => readOptionalUrl(env, "POLAR_API_URL"), undefined),
   };
 }
 

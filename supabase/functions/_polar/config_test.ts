@@ -307,3 +307,27 @@ Deno.test("POLAR_SYNC_SECRET that is short, a Supabase key or three values is a 
   }
   assert.throws(() => readSyncSecrets(envOf({ POLAR_SYNC_SECRET: "x" })), ConfigError);
 });
+
+Deno.test("every missing or malformed variable is named at once, in one message", () => {
+  const env = envOf({
+    SUPABASE_URL: "ftp://nope",
+    POLAR_SERVER: "staging",
+    POLAR_PRODUCT_IDS: "prod_1,also-bad",
+    POLAR_SYNC_RATE_PER_MINUTE: "fast",
+  });
+  assert.throws(() => loadSyncFunctionConfig(env), (error: unknown) => {
+    assert.ok(error instanceof ConfigError);
+    assert.deepEqual(error.problems, [
+      "SUPABASE_URL must be an http(s) URL",
+      "SITE_URL is required but not set",
+      'POLAR_PRODUCT_IDS has "prod_1", "also-bad", not a UUID',
+      "SUPABASE_PUBLISHABLE_KEYS, SUPABASE_PUBLISHABLE_KEY or SUPABASE_ANON_KEY is required but none is set",
+      "POLAR_ACCESS_TOKEN is required but not set",
+      'POLAR_SERVER is "staging"; expected "sandbox" or "production"',
+      "SUPABASE_SECRET_KEYS, SUPABASE_SECRET_KEY or SUPABASE_SERVICE_ROLE_KEY is required but none is set",
+      'POLAR_SYNC_RATE_PER_MINUTE is "fast", not a positive number',
+    ]);
+    assert.equal(error.message, `Invalid configuration: ${error.problems.join("; ")}`);
+    return true;
+  });
+});

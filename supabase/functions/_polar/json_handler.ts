@@ -8,6 +8,7 @@
 import type { CorsHeadersFor } from "./cors.ts";
 import { HttpError, INTERNAL_ERROR_MESSAGE, STATUS } from "./http_error.ts";
 import { describeError, logRequest, outcomeOf, type RequestLogger } from "./log.ts";
+import { polarAuthFix } from "./polar_scopes.ts";
 
 /** A request handler: a Web-standard `Request` in, a `Response` out. */
 export type Handler = (request: Request) => Promise<Response>;
@@ -85,6 +86,7 @@ export function createJsonHandler(
     for (const [header, value] of Object.entries(cors(request))) {
       response.headers.set(header, value);
     }
+    const fix = error?.cause === undefined ? undefined : polarAuthFix(name, error.cause);
     log({
       function: name,
       method: request.method,
@@ -93,6 +95,7 @@ export function createJsonHandler(
       duration_ms: Math.round((now() - startedAt) * 10) / 10,
       ...(error && { error: error.message }),
       ...(error?.cause !== undefined && { cause: describeError(error.cause) }),
+      ...(fix && { fix }),
       ...(Object.keys(context.detail).length > 0 && { detail: context.detail }),
       ...(context.warning && { warning: context.warning }),
     });

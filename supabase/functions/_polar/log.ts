@@ -21,6 +21,8 @@ export interface RequestLog {
   error?: string;
   /** For a 5xx, what really went wrong. */
   cause?: string;
+  /** For a failure an operator can fix (Polar refusing the token or a scope): what to check. */
+  fix?: string;
   /** What the function chose to add, such as a webhook's event type; never a secret or a body. */
   detail?: Record<string, string>;
   /** Something an operator should look at although the request succeeded. */

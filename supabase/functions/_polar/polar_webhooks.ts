@@ -7,6 +7,7 @@
  * @module
  */
 import {
+  CATALOG_EVENT_TYPES,
   type CatalogChange,
   catalogChange,
   type CatalogEventType,
@@ -49,6 +50,15 @@ export type HandledEventType =
   | typeof ORDER_EVENT_TYPES[number]
   | CatalogEventType
   | typeof CUSTOMER_STATE_EVENT_TYPE;
+
+/** Every event type `polar-webhooks` acts on: what Polar's webhook endpoint must send. */
+export const HANDLED_EVENT_TYPES: readonly HandledEventType[] = [
+  ...SUBSCRIPTION_EVENT_TYPES,
+  ...CUSTOMER_EVENT_TYPES,
+  ...ORDER_EVENT_TYPES,
+  ...CATALOG_EVENT_TYPES,
+  CUSTOMER_STATE_EVENT_TYPE,
+];
 
 /** The subscription part of a {@linkcode WebhookChange}. */
 export interface SubscriptionChange {
@@ -230,11 +240,7 @@ export class InvalidEventError extends Error {
  * ```
  */
 export function isHandledEventType(type: string): type is HandledEventType {
-  return (SUBSCRIPTION_EVENT_TYPES as readonly string[]).includes(type) ||
-    (CUSTOMER_EVENT_TYPES as readonly string[]).includes(type) ||
-    (ORDER_EVENT_TYPES as readonly string[]).includes(type) ||
-    isCatalogEventType(type) ||
-    type === CUSTOMER_STATE_EVENT_TYPE;
+  return (HANDLED_EVENT_TYPES as readonly string[]).includes(type);
 }
 
 /**

@@ -36,6 +36,7 @@ const MAX_URL_LENGTH = 2048;
  * });
  * returnUrl("/account"); // "https://app.example.com/account"
  * returnUrl(undefined); // "https://app.example.com"
+ * returnUrl("https://evil.example"); // throws HttpError 400 "Invalid return_url: expected a URL on https://app.example.com"
  * ```
  */
 export function createRedirectUrlValidator(
@@ -43,7 +44,13 @@ export function createRedirectUrlValidator(
   options: RedirectUrlOptions,
 ): (value: unknown) => string {
   const allowed = new Set(options.allowedOrigins);
-  const invalid = () => new HttpError(STATUS.BadRequest, `Invalid ${field}`);
+  // The allowed origins are no secret (CORS answers them to any page): naming them tells the
+  // app's developer what to send, or which origin to add to ALLOWED_ORIGINS.
+  const invalid = () =>
+    new HttpError(
+      STATUS.BadRequest,
+      `Invalid ${field}: expected a URL on ${[...allowed].join(" or ")}`,
+    );
   return (value) => {
     if (value === undefined || value === null) return options.siteUrl;
     if (typeof value !== "string" || value === "" || value.length > MAX_URL_LENGTH) throw invalid();

@@ -29,6 +29,7 @@ import { type CheckoutCreate, createCheckoutHandler } from "./handler.ts";
 const SUPABASE_URL = "http://supabase.test";
 const ISSUER = `${SUPABASE_URL}/auth/v1`;
 const SITE_URL = "https://app.example.com";
+const ORIGINS = `${SITE_URL} or https://admin.example.com`;
 const PRO = "7a0f6c3e-5f4e-4f57-9a43-2b1e8f7c9d10";
 const TEAM = "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f";
 const OUTSIDER = "0b9e8d7c-6b5a-4f3e-9d2c-1b0a9f8e7d6c";
@@ -348,17 +349,17 @@ Deno.test("checkout handler answers 400 naming what is wrong with the body", asy
     [
       "a hostile success_url",
       { product_id: PRO, success_url: "https://evil.example/" },
-      "Invalid success_url",
+      `Invalid success_url: expected a URL on ${ORIGINS}`,
     ],
     [
       "a hostile return_url",
       { product_id: PRO, return_url: "//evil.example" },
-      "Invalid return_url",
+      `Invalid return_url: expected a URL on ${ORIGINS}`,
     ],
     [
       "a success_url with credentials",
       { product_id: PRO, success_url: "https://user:pass@app.example.com/" },
-      "Invalid success_url",
+      `Invalid success_url: expected a URL on ${ORIGINS}`,
     ],
   ];
   for (const [name, body, error] of cases) {

@@ -146,7 +146,10 @@ Deno.test("checkout request reader answers 400 for success_url or return_url off
   for (const field of ["success_url", "return_url"]) {
     for (const url of hostile) {
       await test.step(`${field} ${JSON.stringify(url).slice(0, 50)}`, () => {
-        assertRejects({ product_id: PRO, [field]: url }, `Invalid ${field}`);
+        assertRejects(
+          { product_id: PRO, [field]: url },
+          `Invalid ${field}: expected a URL on ${SITE_URL} or https://admin.example.com`,
+        );
       });
     }
   }

@@ -11,6 +11,7 @@ import { createPortalHandler } from "./handler.ts";
 const SUPABASE_URL = "http://supabase.test";
 const ISSUER = `${SUPABASE_URL}/auth/v1`;
 const SITE_URL = "https://app.example.com";
+const ORIGINS = `${SITE_URL} or https://admin.example.com`;
 const PORTAL_URL = "https://sandbox.polar.sh/acme/portal?customer_session_token=polar_cst_test";
 
 /** A portal handler wired to real auth verification and RLS reads, with Polar replaced. */
@@ -152,7 +153,9 @@ Deno.test("portal handler answers 400 for a return_url off the allowed origins",
         token: t.token,
         body: JSON.stringify({ return_url: returnUrl }),
       }));
-      await assertJson(response, 400, { error: "Invalid return_url" });
+      await assertJson(response, 400, {
+        error: `Invalid return_url: expected a URL on ${ORIGINS}`,
+      });
     });
   }
   const viaQuery = await t.handler(portalRequest({
@@ -160,7 +163,7 @@ Deno.test("portal handler answers 400 for a return_url off the allowed origins",
     token: t.token,
     query: "?return_url=https%3A%2F%2Fevil.example",
   }));
-  await assertJson(viaQuery, 400, { error: "Invalid return_url" });
+  await assertJson(viaQuery, 400, { error: `Invalid return_url: expected a URL on ${ORIGINS}` });
   assert.equal(t.polarCalls.length, 0);
 });
 

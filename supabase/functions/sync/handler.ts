@@ -3,7 +3,8 @@
  * few seconds) and answer it. With the project's secret (service role) key, or the schedule's own
  * sync secret (`POLAR_SYNC_SECRET`) as the bearer token: reconcile every user (`{"scope":"all"}`)
  * process the account-deletion outbox (`{"scope":"deletions"}`), send the usage outbox to Polar
- * (`{"scope":"usage"}`) or pull every product into the price list (`{"scope":"catalog"}`).
+ * (`{"scope":"usage"}`), pull every product into the price list (`{"scope":"catalog"}`) or check
+ * the deployed configuration (`{"scope":"doctor"}`).
  *
  * @module
  */
@@ -30,6 +31,7 @@ import { createPolarPacer } from "../_polar/polar_pacer.ts";
 import { createServerClient } from "../_polar/supabase.ts";
 import { type CatalogReport, createCatalogRefresh } from "./catalog.ts";
 import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
+import { createDoctor, type DatabaseDoctorAnswer, type DoctorReport } from "./doctor.ts";
 import { createReconciler, type ReconcileReport } from "./reconcile.ts";
 import { createReconcileWiring } from "./reconcile_wiring.ts";
 import { readSyncRequest } from "./request.ts";
@@ -76,6 +78,8 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
   flushUsage: () => Promise<UsageFlushReport>;
   /** Pulls every Polar product into `public.polar_products`. */
   refreshCatalog: () => Promise<CatalogReport>;
+  /** Checks the deployed configuration. */
+  doctor: () => Promise<DoctorReport>;
   /** Where the per-request log line goes. */
   log?: RequestLogger;
   /** A monotonic clock in milliseconds. */
@@ -88,11 +92,12 @@ export interface SyncDependencies extends Pick<CallerAccess, "verifyUser"> {
  * | caller | body | answer |
  * | --- | --- | --- |
  * | a user's token | none, `{}` or `{"scope":"me"}` | 200 `{ synced, state, stale?, message? }` |
- * | a user's token | `{"scope":"all"}`, `"deletions"`, `"usage"` or `"catalog"` | 403 |
+ * | a user's token | `{"scope":"all"}`, `"deletions"`, `"usage"`, `"catalog"` or `"doctor"` | 403 |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"all", "resume"?: true}` | 200 the reconcile report; 409 while another call works the run |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"deletions"}` | 200 the outbox pass |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"usage"}` | 200 `{ sent, duplicates, failed, pending }` |
  * | the secret key, or `Bearer <sync secret>` | `{"scope":"catalog"}` | 200 `{ products, stored, unchanged }` |
+ * | the secret key, or `Bearer <sync secret>` | `{"scope":"doctor"}` | 200 `{ ok, checks: [{ name, ok, fix?, detail? }] }` |
  * | the secret key, or `Bearer <sync secret>` | no scope or `"me"` | 400 |
  * | anything else | | 401 |
  *
@@ -137,9 +142,15 @@ export function createSyncHandler(deps: SyncDependencies): Handler {
         detail.catalog = `${report.products} products, ${report.stored} stored`;
         return jsonResponse(report);
       }
+      if (scope === "doctor") {
+        const report = await deps.doctor();
+        const failed = report.checks.filter((check) => !check.ok).map((check) => check.name);
+        detail.doctor = failed.length ? `failed: ${failed.join(", ")}` : "all passed";
+        return jsonResponse(report);
+      }
       throw new HttpError(
         STATUS.BadRequest,
-        'The service key syncs "all", "deletions", "usage" or "catalog"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions", "usage", "catalog" or "doctor"; send a user\'s token to sync that user',
       );
     }
     const user = await deps.verifyUser(request);
@@ -269,6 +280,14 @@ export function createSyncDependencies(
       listProducts: (page, limit) => listProductPage({ page, limit }),
       store: (products) => rpc("store_polar_products", { products }),
       pacer,
+    }),
+    doctor: createDoctor({
+      config,
+      databaseDoctor: (functions, jobs) =>
+        rpc<DatabaseDoctorAnswer>("polar_doctor", {
+          expected_functions: functions,
+          expected_jobs: jobs,
+        }),
     }),
   };
 }

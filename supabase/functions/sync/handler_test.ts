@@ -313,12 +313,16 @@ Deno.test("sync answers every refusal with JSON and CORS, and calls Polar for no
     ["a user asking for the usage flush", () => t.send(t.token, { scope: "usage" }), 403, {
       error: "Forbidden",
     }],
+    ["a user asking for the doctor", () => t.send(t.token, { scope: "doctor" }), 403, {
+      error: "Forbidden",
+    }],
     ["an unknown scope", () => t.send(t.token, { scope: "everyone" }), 400, {
-      error: 'Invalid scope "everyone": expected "me", "all", "deletions", "usage" or "catalog"',
+      error:
+        'Invalid scope "everyone": expected "me", "all", "deletions", "usage", "catalog" or "doctor"',
     }],
     ["the service key without a scope", () => t.send(t.supabase.serviceRoleKey), 400, {
       error:
-        'The service key syncs "all", "deletions", "usage" or "catalog"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions", "usage", "catalog" or "doctor"; send a user\'s token to sync that user',
     }],
     ["GET", () => t.send(t.token, undefined, "GET"), 405, { error: "Method not allowed" }],
   ];
@@ -538,7 +542,7 @@ Deno.test("sync refuses a wrong sync secret, and the sync secret anywhere but th
   await test.step("the secret is no user's token: it never syncs a user", async () => {
     assert.deepEqual(await json(await t.send(SYNC_SECRET), 400), {
       error:
-        'The service key syncs "all", "deletions", "usage" or "catalog"; send a user\'s token to sync that user',
+        'The service key syncs "all", "deletions", "usage", "catalog" or "doctor"; send a user\'s token to sync that user',
     });
   });
   assert.equal(t.polar.requests.length, 0, "no Polar call for any of them");
@@ -972,4 +976,19 @@ Deno.test("sync's catalog scope pulls every product into the price list, archive
     { id: yearly.id, is_recurring: true, benefit_keys: ["pro"] },
   ]);
   await json(await t.send(t.token, { scope: "catalog" }), 403);
+});
+
+Deno.test("sync's doctor scope answers the checks to the sync secret, and logs which failed", async () => {
+  await using t = await setup();
+  const response = await t.send(SYNC_SECRET, { scope: "doctor" });
+  assert.equal(response.status, 200);
+  const report = await response.json();
+  assert.equal(typeof report.ok, "boolean");
+  const names = report.checks.map((check: { name: string }) => check.name);
+  assert.ok(names.includes("Migrations applied") && names.includes("Token issuer"), names);
+  const migrations = report.checks.find((c: { name: string }) => c.name === "Migrations applied");
+  assert.equal(migrations.ok, true, "the stand-in database has every migration");
+  const line = t.logs.at(-1)!;
+  assert.equal(line.detail?.scope, "doctor");
+  assert.match(line.detail?.doctor ?? "", /^(all passed|failed: .+)$/);
 });

@@ -3,5 +3,7 @@ import { serve } from "../_polar/serve.ts";
 import { createSyncDependencies, createSyncHandler } from "./handler.ts";
 
 serve(
-  createSyncHandler(createSyncDependencies(loadSyncFunctionConfig((name) => Deno.env.get(name)))),
+  "sync",
+  () =>
+    createSyncHandler(createSyncDependencies(loadSyncFunctionConfig((name) => Deno.env.get(name)))),
 );

@@ -2,14 +2,15 @@
  * What a caller may ask of the `sync` function: nothing (or `{"scope":"me"}`) to pull their own
  * state; with the service key, `{"scope":"all"}` to reconcile everyone (`"resume": true` only
  * continues an unfinished run), `{"scope":"deletions"}` to process the account-deletion outbox or
- * `{"scope":"usage"}` to send the usage outbox to Polar.
+ * `{"scope":"usage"}` to send the usage outbox to Polar, or `{"scope":"doctor"}` to check the
+ * deployed configuration.
  *
  * @module
  */
 import { HttpError, STATUS } from "../_polar/http_error.ts";
 
 /** The scopes of a sync request. */
-export const SYNC_SCOPES = ["me", "all", "deletions", "usage", "catalog"] as const;
+export const SYNC_SCOPES = ["me", "all", "deletions", "usage", "catalog", "doctor"] as const;
 
 /** A scope of {@linkcode SYNC_SCOPES}. */
 export type SyncScope = typeof SYNC_SCOPES[number];
@@ -41,7 +42,7 @@ export function readSyncRequest(body: Record<string, unknown>): SyncRequest {
     const shown = typeof scope === "string" ? `"${scope.slice(0, 40)}"` : typeof scope;
     throw new HttpError(
       STATUS.BadRequest,
-      `Invalid scope ${shown}: expected "me", "all", "deletions", "usage" or "catalog"`,
+      `Invalid scope ${shown}: expected "me", "all", "deletions", "usage", "catalog" or "doctor"`,
     );
   }
   const resume = body.resume ?? false;
