@@ -88,7 +88,7 @@ Deno.test("the doctor passes every check on a configuration without a fault", as
     "Token issuer",
   ]);
   const pro = report.checks.find((check) => check.name === `Product ${DEMO_PRODUCT_ID}`);
-  assert.match(pro?.detail ?? "", /"Pro" grants Feature pro \(feature_flag, key "pro"\)/);
+  assert.match(pro?.detail ?? "", /"Pro" grants Members-only notes \(feature_flag, key "pro"\)/);
 });
 
 Deno.test("the doctor's Polar calls change nothing: reads, empty bodies Polar refuses, and a delete of no one", async () => {
