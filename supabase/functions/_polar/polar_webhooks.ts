@@ -14,6 +14,13 @@ import {
   InvalidCatalogError,
   isCatalogEventType,
 } from "./catalog.ts";
+import {
+  TEAM_EVENT_TYPES,
+  type TeamChange,
+  teamChangeOf,
+  teamChangeProblem,
+  type TeamEventType,
+} from "./team_webhooks.ts";
 
 /** Every `subscription.*` event of Polar's 2026-10 API; each carries the whole subscription. */
 export const SUBSCRIPTION_EVENT_TYPES = [
@@ -49,6 +56,7 @@ export type HandledEventType =
   | typeof CUSTOMER_EVENT_TYPES[number]
   | typeof ORDER_EVENT_TYPES[number]
   | CatalogEventType
+  | TeamEventType
   | typeof CUSTOMER_STATE_EVENT_TYPE;
 
 /** Every event type `polar-webhooks` acts on: what Polar's webhook endpoint must send. */
@@ -57,6 +65,7 @@ export const HANDLED_EVENT_TYPES: readonly HandledEventType[] = [
   ...CUSTOMER_EVENT_TYPES,
   ...ORDER_EVENT_TYPES,
   ...CATALOG_EVENT_TYPES,
+  ...TEAM_EVENT_TYPES,
   CUSTOMER_STATE_EVENT_TYPE,
 ];
 
@@ -202,6 +211,9 @@ export interface WebhookDelivery {
   change: WebhookChange | null;
   /** What it changes in the catalog (`product.*`, `benefit.*`); absent otherwise. */
   catalog?: CatalogChange;
+  /** What it changes for a team (a seat, a member, a member's grant, a team customer or its
+   * subscription); absent otherwise. */
+  team?: TeamChange;
 }
 
 /** What the database did with a delivery. */
@@ -231,8 +243,7 @@ export class InvalidEventError extends Error {
  * Whether a type is one this project acts on.
  *
  * @param type an event's `type`
- * @returns `true` for {@linkcode SUBSCRIPTION_EVENT_TYPES}, {@linkcode CUSTOMER_EVENT_TYPES},
- *   {@linkcode ORDER_EVENT_TYPES}, `CATALOG_EVENT_TYPES` and `customer.state_changed`
+ * @returns `true` for every type of {@linkcode HANDLED_EVENT_TYPES}
  * @example
  * ```ts
  * isHandledEventType("subscription.cycled"); // true
@@ -269,6 +280,16 @@ export function toWebhookDelivery(webhookId: string, event: unknown): WebhookDel
   if (!isHandledEventType(eventType)) return { ...delivery, change: null };
   const data = event.data;
   if (!isRecord(data)) throw new InvalidEventError("Event has no data object");
+  // A team customer's events (and seats, members, members' grants) go to the team tables only.
+  const team = teamChangeOf(eventType, data);
+  if (team) {
+    const problem = teamChangeProblem(team);
+    if (problem) throw new InvalidEventError(problem);
+    return { ...delivery, change: null, team };
+  }
+  if ((TEAM_EVENT_TYPES as readonly string[]).includes(eventType)) {
+    return { ...delivery, change: null }; // a grant to no member: the Customer State has it
+  }
   if (isCatalogEventType(eventType)) {
     try {
       return { ...delivery, change: null, catalog: catalogChange(eventType, data, eventTimestamp) };

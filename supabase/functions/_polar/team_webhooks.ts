@@ -84,6 +84,52 @@ const FIELDS: Record<TeamChangeKind, readonly string[]> = {
   ],
 };
 
+/** Every event type that may carry a team change and nothing else. */
+export const TEAM_EVENT_TYPES = [
+  ...SEAT_EVENT_TYPES,
+  ...MEMBER_EVENT_TYPES,
+  ...BENEFIT_GRANT_EVENT_TYPES,
+] as const;
+
+/** A value of {@linkcode TEAM_EVENT_TYPES}. */
+export type TeamEventType = typeof TEAM_EVENT_TYPES[number];
+
+const SEAT_STATUSES = ["pending", "claimed", "revoked"];
+const MEMBER_ROLES = ["owner", "billing_manager", "member"];
+
+/**
+ * What is wrong with a team change the database would refuse, in words, or `undefined` when it
+ * is well formed: an id, a `created_at`, and a known seat status or member role.
+ *
+ * @param change the change
+ * @returns the problem, or `undefined`
+ * @example
+ * ```ts
+ * teamChangeProblem({ kind: "seat", object: { id: "s", created_at, status: "taken" } });
+ * // "Seat status must be pending, claimed or revoked"
+ * ```
+ */
+export function teamChangeProblem(change: TeamChange): string | undefined {
+  const { kind, object } = change;
+  if (typeof object.id !== "string" || object.id === "") return "Event data has no id";
+  if (typeof object.created_at !== "string" || Number.isNaN(Date.parse(object.created_at))) {
+    return "Event data has no created_at";
+  }
+  if (kind === "seat" && !SEAT_STATUSES.includes(object.status as string)) {
+    return "Seat status must be pending, claimed or revoked";
+  }
+  if (
+    (kind === "member" || kind === "member_deleted") &&
+    !MEMBER_ROLES.includes(object.role as string)
+  ) {
+    return "Member role must be owner, billing_manager or member";
+  }
+  if (kind !== "team_customer" && typeof object.customer_id !== "string") {
+    return "Event data has no customer_id";
+  }
+  return undefined;
+}
+
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }

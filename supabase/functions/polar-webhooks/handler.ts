@@ -133,8 +133,9 @@ export function createPolarWebhookDependencies(
 
 /**
  * Calls `public.apply_polar_webhook` through PostgREST: one call, one transaction. A catalog
- * event (`product.*`, `benefit.*`) goes to `public.apply_polar_catalog_webhook` instead, which
- * records the delivery by the same webhook-id.
+ * event (`product.*`, `benefit.*`) goes to `public.apply_polar_catalog_webhook` instead, and a
+ * team event (seats, members, members' grants, a team customer and its subscriptions) to
+ * `public.apply_polar_team_webhook`; each records the delivery by the same webhook-id.
  *
  * @param supabase a client made with the service role key
  * @param delivery the verified delivery
@@ -151,6 +152,8 @@ export async function applyPolarWebhook(
 ): Promise<WebhookResult> {
   const [name, args] = delivery.catalog
     ? ["apply_polar_catalog_webhook", { catalog: delivery.catalog }] as const
+    : delivery.team
+    ? ["apply_polar_team_webhook", { team: delivery.team }] as const
     : ["apply_polar_webhook", { change: delivery.change }] as const;
   const { data, error } = await supabase.rpc(name, {
     webhook_id: delivery.webhookId,

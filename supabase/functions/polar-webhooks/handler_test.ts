@@ -1131,3 +1131,135 @@ Deno.test("polar-webhooks keeps the catalog by product.* and benefit.* events, n
     [["product.updated", "applied"], ["product.updated", "stale"], ["benefit.updated", "applied"]],
   );
 });
+
+// ----- Teams -------------------------------------------------------------------------------
+
+Deno.test("polar-webhooks keeps a team's members, seats and grants: a claimed seat gives its member the key", async (test) => {
+  await using t = await setup();
+  const teamId = crypto.randomUUID();
+  const other = await insertUser(t.db);
+  const at = (minute: number) => `2026-11-02T00:${String(minute).padStart(2, "0")}:00Z`;
+  const team = {
+    id: crypto.randomUUID(),
+    type: "team",
+    external_id: teamId,
+    email: "billing@example.com",
+    created_at: at(0),
+    modified_at: at(0),
+    deleted_at: null,
+  };
+  const member = (id: string, userId: string | null, minute = 1) => ({
+    id,
+    customer_id: team.id,
+    external_id: userId,
+    role: "member",
+    email: `${id}@example.com`,
+    name: null,
+    created_at: at(minute),
+    modified_at: null,
+  });
+  const seat = (status: string, minute: number, memberId = "mem_1") => ({
+    id: "seat_1",
+    customer_id: team.id,
+    member_id: memberId,
+    subscription_id: "sub_team",
+    order_id: null,
+    status,
+    email: null,
+    created_at: at(2),
+    modified_at: at(minute),
+    claimed_at: null,
+    revoked_at: null,
+    seat_metadata: null,
+  });
+  const event = (type: string, data: unknown) =>
+    ({
+      type,
+      timestamp: at(30),
+      data,
+    }) as unknown as PolarEvent;
+  const has = async (userId: string) => {
+    await t.db.exec(
+      `set role authenticated; select set_config('request.jwt.claims', '{"sub":"${userId}","role":"authenticated"}', false)`,
+    );
+    const [row] = await t.db.query<{ has: boolean }>("select public.has_entitlement('pro') as has");
+    await t.db.exec("reset role; select set_config('request.jwt.claims', '', false)");
+    return row.has;
+  };
+
+  await test.step("the team customer, its member, its subscription, a claimed seat and a grant", async () => {
+    const subscription = {
+      ...subscriptionFixture(customerFixture(), { status: "active" }),
+      id: "sub_team",
+      customer_id: team.id,
+      customer: team,
+      seats: 3,
+      modified_at: at(2),
+    };
+    const grant = {
+      id: "grant_1",
+      customer_id: team.id,
+      member_id: "mem_1",
+      benefit_id: "ben_pro",
+      subscription_id: "sub_team",
+      is_granted: true,
+      is_revoked: false,
+      benefit: { id: "ben_pro", metadata: { key: "pro" } },
+      created_at: at(3),
+      modified_at: at(3),
+    };
+    for (
+      const [type, data] of [
+        ["customer.created", team],
+        ["member.created", member("mem_1", t.userId)],
+        ["subscription.active", subscription],
+        ["customer_seat.claimed", seat("claimed", 3)],
+        ["benefit_grant.created", grant],
+      ] as const
+    ) {
+      await assertJson(await t.send(event(type, data)), 200, { outcome: "applied" });
+    }
+    assert.equal(await has(t.userId), true, "the member's claimed seat gives pro");
+    assert.equal(await has(other), false, "another user holds nothing");
+    assert.equal(await t.row(), undefined, "the user path saw nothing of the team's subscription");
+  });
+
+  await test.step("a redelivery changes nothing; an older revocation is stale", async () => {
+    const claimed = event("customer_seat.claimed", seat("claimed", 3));
+    await assertJson(await t.send(claimed, { id: "msg_seat" }), 200, { outcome: "stale" });
+    await assertJson(await t.send(claimed, { id: "msg_seat" }), 200, { outcome: "duplicate" });
+    await assertJson(await t.send(event("customer_seat.revoked", seat("revoked", 2))), 200, {
+      outcome: "stale",
+    });
+    assert.equal(await has(t.userId), true);
+  });
+
+  await test.step("customer_seat.revoked takes the key away at once", async () => {
+    await assertJson(await t.send(event("customer_seat.revoked", seat("revoked", 4))), 200, {
+      outcome: "applied",
+    });
+    assert.equal(await has(t.userId), false);
+  });
+
+  await test.step("a seat of no team this project knows is recorded and ignored (202)", async () => {
+    const stranger = { ...seat("claimed", 5), customer_id: crypto.randomUUID() };
+    await assertJson(await t.send(event("customer_seat.claimed", stranger)), 202, {
+      outcome: "ignored",
+      reason: "unknown team customer",
+    });
+  });
+
+  await test.step("a malformed team event is refused with 400 and records nothing", async () => {
+    const before = (await t.deliveries()).length;
+    for (
+      const [type, data, error] of [
+        ["customer_seat.claimed", { ...seat("claimed", 6), status: "taken" }, "Invalid event"],
+        ["member.updated", { ...member("mem_2", other), role: "admin" }, "Invalid event"],
+        ["member.updated", { ...member("mem_2", other), id: null }, "Invalid event"],
+      ] as const
+    ) {
+      await assertJson(await t.send(event(type, data)), 400, { error });
+    }
+    assert.equal((await t.deliveries()).length, before);
+  });
+});
