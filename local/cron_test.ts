@@ -42,7 +42,7 @@ Deno.test("the runner calls sync for each active job due, and a deleted or inact
     assert.deepEqual(await runDueJobs(db, new Date(), () => Promise.resolve()), [], "no cron.job");
     await installCronStandIn(db);
     await installCronStandIn(db); // again, as running the file twice: still one row per job
-    assert.equal((await db.query("select * from cron.job")).length, 4);
+    assert.equal((await db.query("select * from cron.job")).length, 5);
     const sent: unknown[] = [];
     const callSync = (body: Record<string, unknown>) => Promise.resolve(sent.push(body));
     const at3 = new Date("2026-12-01T03:00:00Z");
@@ -58,6 +58,10 @@ Deno.test("the runner calls sync for each active job due, and a deleted or inact
     assert.deepEqual(await runDueJobs(db, new Date("2026-12-01T03:15:00Z"), callSync), [
       "polar-reconcile-resume",
     ]);
+    assert.deepEqual(await runDueJobs(db, new Date("2026-12-01T03:17:00Z"), callSync), [
+      "polar-catalog",
+    ]);
+    assert.ok(sent.some((body) => JSON.stringify(body) === '{"scope":"catalog"}'));
   } finally {
     await db.close();
   }

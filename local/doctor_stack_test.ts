@@ -6,7 +6,7 @@
  * fix, before the setting is put back.
  *
  * PGlite has no pg_cron: the stack runs with its pg_cron stand-in (`local/cron.ts`, as
- * `deno task dev` does), whose `cron.job` holds the four jobs `ops/schedule_sync.sql` schedules
+ * `deno task dev` does), whose `cron.job` holds the five jobs `ops/schedule_sync.sql` schedules
  * (the file itself is tested on PostgreSQL 15 with pg_cron by `reliability/schedule_suite.ts`).
  */
 import assert from "node:assert/strict";
