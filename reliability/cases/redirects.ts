@@ -71,7 +71,11 @@ const REDIRECTS: RedirectCase[] = [
  */
 export function redirectCases(): HttpCase[] {
   return REDIRECTS.flatMap(([name, value, accepted]): HttpCase[] => {
-    const refused = (field: string) => ({ status: 400, body: { error: `Invalid ${field}` } });
+    // The refusal names the allowed origins (the site's), so the caller knows what to send.
+    const refused = (field: string) => ({
+      status: 400,
+      body: { error: `Invalid ${field}: expected a URL on ${SITE_URL}` },
+    });
     const cases: HttpCase[] = [
       {
         name: `portal POST return_url: ${name}`,
