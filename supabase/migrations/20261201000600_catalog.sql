@@ -227,6 +227,40 @@ comment on function polar.store_product(jsonb) is
   'Stores a product, and the benefits it embeds, when newer than the stored ones. Internal.';
 revoke all on function polar.store_product(jsonb) from public, anon, authenticated, service_role;
 
+-- ----- polar.claim_delivery: a webhook-id recorded once -------------------------------------
+-- Records a delivery as 'stale' (provisional: the caller sets the final outcome) and answers
+-- whether it is new; false for a webhook-id already recorded, whatever its body. The delivery
+-- record of apply_polar_catalog_webhook and apply_polar_team_webhook. Internal.
+create function polar.claim_delivery(
+  webhook_id text,
+  event_type text,
+  event_timestamp timestamptz,
+  customer_id text default null,
+  subscription_id text default null
+) returns boolean
+language plpgsql
+volatile
+security invoker
+set search_path = ''
+as $$
+declare
+  v_rows integer;
+begin
+  insert into polar.webhook_deliveries
+    (webhook_id, event_type, event_timestamp, customer_id, subscription_id, outcome)
+  values (claim_delivery.webhook_id, claim_delivery.event_type, claim_delivery.event_timestamp,
+    claim_delivery.customer_id, claim_delivery.subscription_id, 'stale')
+  on conflict on constraint webhook_deliveries_pkey do nothing;
+  get diagnostics v_rows = row_count;
+  return v_rows > 0;
+end;
+$$;
+
+comment on function polar.claim_delivery(text, text, timestamptz, text, text) is
+  'Records a webhook-id once (outcome stale until the caller sets it); false when already recorded. Internal.';
+revoke all on function polar.claim_delivery(text, text, timestamptz, text, text)
+  from public, anon, authenticated, service_role;
+
 -- ----- public.apply_polar_catalog_webhook -------------------------------------------------------
 -- One verified product.* or benefit.* event, once per webhook-id (the same delivery record
 -- as apply_polar_webhook). `catalog` is {product: {...}} or {benefit: {...}}, in the forms
@@ -244,7 +278,6 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_rows integer;
   v_changed boolean;
   v_benefit jsonb := catalog -> 'benefit';
 begin
@@ -256,16 +289,8 @@ begin
     raise exception 'webhook_id, event_type, event_timestamp and a product or benefit are required'
       using errcode = 'null_value_not_allowed';
   end if;
-  insert into polar.webhook_deliveries as d (webhook_id, event_type, event_timestamp, outcome)
-  values (
-    apply_polar_catalog_webhook.webhook_id,
-    apply_polar_catalog_webhook.event_type,
-    apply_polar_catalog_webhook.event_timestamp,
-    'stale'
-  )
-  on conflict on constraint webhook_deliveries_pkey do nothing;
-  get diagnostics v_rows = row_count;
-  if v_rows = 0 then
+  if not polar.claim_delivery(apply_polar_catalog_webhook.webhook_id,
+    apply_polar_catalog_webhook.event_type, apply_polar_catalog_webhook.event_timestamp) then
     return jsonb_build_object('outcome', 'duplicate');
   end if;
   -- One catalog change at a time, so two deliveries cannot interleave their key refreshes.

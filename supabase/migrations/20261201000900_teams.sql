@@ -440,7 +440,6 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_rows integer;
   v_result jsonb;
 begin
   if apply_polar_team_webhook.webhook_id is null
@@ -450,19 +449,10 @@ begin
     raise exception 'webhook_id, event_type, event_timestamp and team are required'
       using errcode = 'null_value_not_allowed';
   end if;
-  insert into polar.webhook_deliveries as d
-    (webhook_id, event_type, event_timestamp, customer_id, subscription_id, outcome)
-  values (
-    apply_polar_team_webhook.webhook_id,
-    apply_polar_team_webhook.event_type,
-    apply_polar_team_webhook.event_timestamp,
+  if not polar.claim_delivery(apply_polar_team_webhook.webhook_id,
+    apply_polar_team_webhook.event_type, apply_polar_team_webhook.event_timestamp,
     apply_polar_team_webhook.team -> 'object' ->> 'customer_id',
-    apply_polar_team_webhook.team -> 'object' ->> 'subscription_id',
-    'stale'
-  )
-  on conflict on constraint webhook_deliveries_pkey do nothing;
-  get diagnostics v_rows = row_count;
-  if v_rows = 0 then
+    apply_polar_team_webhook.team -> 'object' ->> 'subscription_id') then
     return jsonb_build_object('outcome', 'duplicate');
   end if;
   v_result := public.apply_polar_team_change(apply_polar_team_webhook.team);
