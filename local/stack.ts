@@ -345,16 +345,18 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       return withCors(request, (await auth(routed)) ?? (await supabaseApi(routed)));
     };
 
+    /** An operator call of `sync`, as the schedule sends it: the sync secret as the bearer. */
+    const callSync = (body: Record<string, unknown>) =>
+      fetch(`${functions.get("sync")!.url}/`, {
+        method: "POST",
+        headers: { Authorization: `Bearer ${syncSecret}`, "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
     if (options.schedule && !options.databaseUrl) {
       log("schedule: the jobs of ops/schedule_sync.sql in the pg_cron stand-in");
       await installCronStandIn(db);
       const stopCron = startCronRunner(db, async (body) => {
-        const response = await fetch(`${functions.get("sync")!.url}/`, {
-          method: "POST",
-          headers: { Authorization: `Bearer ${syncSecret}`, "Content-Type": "application/json" },
-          body: JSON.stringify(body),
-        });
-        await response.body?.cancel();
+        await (await callSync(body)).body?.cancel();
       });
       cleanups.push(() => Promise.resolve(stopCron()));
     }
@@ -362,11 +364,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     if (!realPolar) {
       // The price list, pulled as an operator would after installing: sync's catalog scope.
       log('catalog: sync {"scope":"catalog"}');
-      const response = await fetch(`${api.url}/functions/v1/sync`, {
-        method: "POST",
-        headers: { Authorization: `Bearer ${syncSecret}`, "Content-Type": "application/json" },
-        body: JSON.stringify({ scope: "catalog" }),
-      });
+      const response = await callSync({ scope: "catalog" });
       if (!response.ok) {
         throw new Error(
           `sync's catalog scope answered ${response.status}: ${await response.text()}`,
@@ -374,7 +372,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       }
       await response.body?.cancel();
     }
-    const flushUsage = () => flushUsageOnce(functions.get("sync")!, syncSecret, log);
+    const flushUsage = () => flushUsageOnce(callSync, log);
     await flushUsage();
     if (options.usageFlushIntervalMs) {
       let flushing = Promise.resolve();
@@ -514,16 +512,11 @@ async function functionNames(functionsDir: URL): Promise<string[]> {
  * failure is logged, not thrown: the next flush tries again, as on a project.
  */
 async function flushUsageOnce(
-  sync: FunctionProcess,
-  syncSecret: string,
+  callSync: (body: Record<string, unknown>) => Promise<Response>,
   log: (message: string) => void,
 ): Promise<void> {
   try {
-    const response = await fetch(`${sync.url}/`, {
-      method: "POST",
-      headers: { Authorization: `Bearer ${syncSecret}`, "Content-Type": "application/json" },
-      body: JSON.stringify({ scope: "usage" }),
-    });
+    const response = await callSync({ scope: "usage" });
     const body = await response.text();
     if (!response.ok) log(`usage flush: ${response.status} ${body}`);
   } catch (error) {
