@@ -93,7 +93,7 @@ export function createSummariseHandler(
       global: { headers: { Authorization: authorization }, fetch: deps.fetch },
       auth: { persistSession: false, autoRefreshToken: false },
     });
-    const { data, error } = await supabase.rpc("consume_usage", {
+    const { data, error, status } = await supabase.rpc("consume_usage", {
       meter: SUMMARY_METER,
       units: SUMMARY_COST,
       idempotency_key: `summarise:${input.requestId}`,
@@ -101,7 +101,7 @@ export function createSummariseHandler(
     });
     if (error) {
       // PostgREST answers 401 for a token it refuses; 42501 is a caller who may not spend.
-      if (error.code === "42501" || /JWT|token/i.test(error.message)) {
+      if (status === 401 || error.code === "42501") {
         return answer(401, { error: "Sign in to summarise" });
       }
       // The database's words (an unknown meter, say) are for the operator, not the caller.
