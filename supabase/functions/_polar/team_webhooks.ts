@@ -1,8 +1,9 @@
 /**
  * Polar's team events reduced to what `public.apply_polar_team_change` stores: a team
  * customer, its members, seats, subscriptions and the benefits granted to its members (see the
- * migrations `20261201000900_teams.sql` and `20261201001000_team_seat_revocation.sql` for the rules). Only the fields the database reads are
- * kept, so a delivery stores no more of Polar's payload than it needs.
+ * migrations `20261201000900_teams.sql` and `20261201001000_team_seat_revocation.sql` for the
+ * rules). Only the fields the database reads are kept, so a delivery stores no more of Polar's
+ * payload than it needs.
  *
  * @module
  */
