@@ -499,9 +499,9 @@ Deno.test("seats maps Polar's SeatAlreadyAssigned to the contract's 409", async 
     new Request("http://x/seats", {
       method: "POST",
       headers: {
-          Authorization: `Bearer ${t.users.olive.token}`,
-          "Content-Type": "application/json",
-        },
+        Authorization: `Bearer ${t.users.olive.token}`,
+        "Content-Type": "application/json",
+      },
       body: JSON.stringify({ team_id: t.teams.a.id, user_id: t.users.max.id }),
     }),
   );
