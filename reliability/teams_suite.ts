@@ -197,6 +197,7 @@ Deno.test("teams: every member's gates equal the stand-in's final state on Postg
       `${DUPLICATE_SHARE * 100}% redelivered, ${RESENT_SHARE * 100}% resent, ` +
       `old versions late, ${CONCURRENCY} in flight`,
   }], async () => {
+    refusals.length = 0;
     const stand = await collectingStandIn(stack.info.polar_webhook_secret);
     try {
       const shared = (await addUsers(1, "shared"))[0];
@@ -359,6 +360,7 @@ Deno.test("teams: every member's gates equal the stand-in's final state on Postg
   await runCases(t, "teams", [{
     name: "a deleted team's old versions delivered again after its customer.deleted: no access",
   }], async () => {
+    refusals.length = 0;
     const stand = await collectingStandIn(stack.info.polar_webhook_secret);
     try {
       const [owner, ada] = await addUsers(2, "gone");
@@ -396,6 +398,7 @@ Deno.test("teams: every member's gates equal the stand-in's final state on Postg
   await runCases(t, "teams", [{
     name: "a seat's revocation delivered last, after its reassignment: the new holder keeps pro",
   }], async () => {
+    refusals.length = 0;
     const stand = await collectingStandIn(stack.info.polar_webhook_secret);
     try {
       const [owner, ada, bob] = await addUsers(3, "late");
