@@ -12,6 +12,9 @@ import { startFakePolar } from "./support/fake_polar.ts";
 import { startFunction } from "./support/loopback.ts";
 import { assertMisconfigured } from "./support/misconfigured.ts";
 import { createTestSupabase } from "./support/supabase_stand_in.ts";
+import { createHttpTeamWorld } from "./support/team_http.ts";
+import { TEAM_ID_IS_USER_MESSAGE } from "../_polar/team_customer.ts";
+import { MAY_NOT_BUY_SEATS_MESSAGE, TEAM_ALREADY_SUBSCRIBED_MESSAGE } from "../checkout/team.ts";
 
 const SITE_URL = "http://127.0.0.1:3000";
 const PRO = "7a0f6c3e-5f4e-4f57-9a43-2b1e8f7c9d10";
@@ -312,4 +315,112 @@ Deno.test("checkout over HTTP answers Polar's own 403 for a second subscription 
   assert.equal(response.status, 409);
   assert.deepEqual(await response.json(), { error: ALREADY_SUBSCRIBED_MESSAGE });
   assert.ok(t.polar.requests.some((r) => r.route === "POST /v1/checkouts/"));
+});
+
+Deno.test("checkout over HTTP for a team creates the team customer with the caller as owner, then checks out by customer_id with seats", async () => {
+  await using t = await createHttpTeamWorld("checkout", {
+    POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS: "false",
+  });
+  const teamId = crypto.randomUUID();
+  await t.letBill(teamId, t.users.max.id);
+  const response = await t.invoke("POST", t.users.max.token, {
+    product_id: t.polar.teamProduct.id,
+    team_id: teamId,
+    seats: 3,
+    customer_id: t.teams.a.customer.id,
+  });
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+  assert.match((await response.json()).url, /^https?:\/\//);
+  const team = [...t.polar.teams.values()].find((c) => c.external_id === teamId)!;
+  const create = t.polar.requests.find((r) => r.route === "POST /v1/customers/")!;
+  assert.deepEqual(create.body, {
+    type: "team",
+    external_id: teamId,
+    owner: { email: t.users.max.email, external_id: t.users.max.id },
+  });
+  const checkout = t.polar.requests.find((r) => r.route === "POST /v1/checkouts/")!;
+  assert.equal(checkout.body.customer_id, team.id);
+  assert.equal(checkout.body.seats, 3);
+  const [stored] = await t.supabase.db.query<{ polar_customer_id: string; role: string }>(
+    `select t.polar_customer_id, m.role from public.polar_teams as t
+     join public.polar_team_members as m using (team_id) where t.team_id = $1 and m.user_id = $2`,
+    [teamId, t.users.max.id],
+  );
+  assert.deepEqual(stored, { polar_customer_id: team.id, role: "owner" });
+});
+
+Deno.test("checkout over HTTP for a team refuses, with words and no Polar write, each thing the contract refuses", async (test) => {
+  await using t = await createHttpTeamWorld("checkout", {
+    POLAR_ALLOW_MULTIPLE_SUBSCRIPTIONS: "false",
+  });
+  const product = t.polar.teamProduct.id;
+  const individual = crypto.randomUUID();
+  await t.letBill(individual, t.users.max.id);
+  t.polar.addCustomer({ externalId: individual });
+  const fresh = crypto.randomUUID();
+  await t.letBill(fresh, t.users.max.id);
+  const cases: [string, unknown, string, number, string][] = [
+    [
+      "seats without a team",
+      { product_id: product, seats: 2 },
+      t.users.max.token,
+      400,
+      "seats needs a team_id",
+    ],
+    [
+      "a team_id that is no uuid",
+      { product_id: product, team_id: "acme", seats: 2 },
+      t.users.max.token,
+      400,
+      'Invalid team_id "acme": expected a UUID',
+    ],
+    [
+      "1001 seats",
+      { product_id: product, team_id: fresh, seats: 1001 },
+      t.users.max.token,
+      400,
+      "Invalid seats 1001: expected a whole number from 1 to 1000",
+    ],
+    [
+      "a member of no team buying for team A",
+      { product_id: product, team_id: t.teams.a.id, seats: 2 },
+      t.users.max.token,
+      403,
+      MAY_NOT_BUY_SEATS_MESSAGE,
+    ],
+    [
+      "team B's biller buying for team A",
+      { product_id: product, team_id: t.teams.a.id, seats: 2 },
+      t.users.quinn.token,
+      403,
+      MAY_NOT_BUY_SEATS_MESSAGE,
+    ],
+    [
+      "team A's biller while A is subscribed",
+      { product_id: product, team_id: t.teams.a.id, seats: 2 },
+      t.users.olive.token,
+      409,
+      TEAM_ALREADY_SUBSCRIBED_MESSAGE,
+    ],
+    [
+      "a team id that is an individual customer's",
+      { product_id: product, team_id: individual, seats: 2 },
+      t.users.max.token,
+      409,
+      TEAM_ID_IS_USER_MESSAGE,
+    ],
+  ];
+  for (const [name, body, token, status, error] of cases) {
+    await test.step(name, async () => {
+      const before = await t.snapshot();
+      t.polar.requests.length = 0;
+      const response = await t.invoke("POST", token, body);
+      assert.equal(response.status, status);
+      assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+      assert.deepEqual(await response.json(), { error });
+      assert.deepEqual(t.polarWrites(), [], "no Polar write");
+      assert.equal(await t.snapshot(), before, "nothing stored");
+    });
+  }
 });

@@ -9,6 +9,8 @@ import { createTestKeys, userClaims } from "./support/keys.ts";
 import { startFunction } from "./support/loopback.ts";
 import { assertMisconfigured } from "./support/misconfigured.ts";
 import { createTestSupabase } from "./support/supabase_stand_in.ts";
+import { createHttpTeamWorld, SITE_URL as TEAM_SITE_URL } from "./support/team_http.ts";
+import { NO_TEAM_BILLING_MESSAGE, NOT_A_MEMBER_MESSAGE } from "../portal/handler.ts";
 
 const SITE_URL = "http://127.0.0.1:3000";
 
@@ -241,4 +243,60 @@ Deno.test("portal without its variables logs one line naming every one, then ans
     { SUPABASE_URL: "http://127.0.0.1:1", SITE_URL },
     /SUPABASE_PUBLISHABLE_KEYS, .* is required but none is set; POLAR_ACCESS_TOKEN is required/,
   );
+});
+
+Deno.test("portal over HTTP for a team opens the caller's own member session", async () => {
+  await using t = await createHttpTeamWorld("portal");
+  const response = await t.invoke("POST", t.users.olive.token, {
+    team_id: t.teams.a.id,
+    external_member_id: t.users.quinn.id,
+  });
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+  assert.match((await response.json()).url, /customer_session_token=/);
+  const [call] = t.polar.requests;
+  assert.equal(call.route, "POST /v1/customer-sessions/");
+  assert.deepEqual(call.body, {
+    external_customer_id: t.teams.a.id,
+    external_member_id: t.users.olive.id,
+    return_url: TEAM_SITE_URL,
+  });
+});
+
+Deno.test("portal over HTTP for a team refuses another team's member, an unknown team and a bad team_id", async (test) => {
+  await using t = await createHttpTeamWorld("portal");
+  const cases: [string, () => Promise<Response>, number, string][] = [
+    [
+      "a member of team A asking for team B's portal",
+      () => t.invoke("POST", t.users.olive.token, { team_id: t.teams.b.id }),
+      403,
+      NOT_A_MEMBER_MESSAGE,
+    ],
+    [
+      "an app user in no team",
+      () => t.invoke("GET", t.users.max.token, undefined, `?team_id=${t.teams.a.id}`),
+      403,
+      NOT_A_MEMBER_MESSAGE,
+    ],
+    [
+      "a team Polar does not know",
+      () => t.invoke("POST", t.users.olive.token, { team_id: crypto.randomUUID() }),
+      404,
+      NO_TEAM_BILLING_MESSAGE,
+    ],
+    [
+      "a team_id that is no uuid",
+      () => t.invoke("POST", t.users.olive.token, { team_id: "team-b" }),
+      400,
+      'Invalid team_id "team-b": expected a UUID',
+    ],
+  ];
+  for (const [name, call, status, error] of cases) {
+    await test.step(name, async () => {
+      const response = await call();
+      assert.equal(response.status, status);
+      assert.equal(response.headers.get("Access-Control-Allow-Origin"), "*");
+      assert.deepEqual(await response.json(), { error });
+    });
+  }
 });
