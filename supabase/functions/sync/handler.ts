@@ -33,6 +33,7 @@ import { createOperatorCheck } from "../_polar/operator.ts";
 import type { Deadline } from "../_polar/deadline.ts";
 import {
   createPolarClient,
+  orNullOn404,
   orNullOnNotFound,
   POLAR_TIMEOUT_SECONDS,
   validationDetails,
@@ -226,13 +227,13 @@ export function createSyncDependencies(
     pending: (maxRows) => rpc("pending_polar_team_deletions", { max_rows: maxRows }),
     finish: (id, outcome, error) => rpc("finish_polar_team_deletion", { id, outcome, error }),
     listSeats: async ({ subscriptionId, orderId }) => {
-      const list = await orNullOnNotFound(() =>
+      const list = await orNullOn404(() =>
         listSeats(subscriptionId ? { subscription_id: subscriptionId } : { order_id: orderId })
       );
       return list ? list.seats as ListedSeat[] : null;
     },
     revokeSeat: async (seatId) =>
-      await deletedOrAbsent(() => revokeSeat(seatId)) === "absent" ? "absent" : "revoked",
+      await orNullOn404(() => revokeSeat(seatId)) === null ? "absent" : "revoked",
     deleteMember: async (customerId, memberId) => {
       try {
         return await deletedOrAbsent(() => deleteMember(customerId, memberId));

@@ -204,13 +204,14 @@ export function createTeamReconcile(deps: TeamReconcileDependencies): {
         () => pacer(() => polar.listSeats(subscriptionId)),
       );
       if (listed === null) {
+        deps.warn(`Reconcile: Polar has no seats of ${subscriptionId} (404)`);
         failed = true;
         continue;
       }
       seats[subscriptionId] = listed.map((seat) => String(seat.id));
       // A revoked seat carries no customer (Polar clears it): it is this subscription's seat.
       for (const seat of listed) {
-        add("customer_seat.updated", { ...seat, customer_id: seat.customer_id ?? id });
+        add("customer_seat.claimed", { ...seat, customer_id: seat.customer_id ?? id });
       }
     }
 
