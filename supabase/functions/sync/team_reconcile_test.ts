@@ -119,6 +119,8 @@ async function setup(options: { budgetMs?: number } = {}) {
     fetch: supabase.fetch,
   });
   const teams = new Map<string, PolarTeam>();
+  /** Customers Polar still has that its listing leaves out (a page shifted while it was read). */
+  const unlisted = new Map<string, Record<string, unknown>>();
   const calls: string[] = [];
   const deps = createReconcileWiring({
     rpc: async <T>(name: string, args: Record<string, unknown> = {}) => {
@@ -171,7 +173,7 @@ async function setup(options: { budgetMs?: number } = {}) {
     },
     getCustomer: (id) => {
       calls.push(`customer ${id}`);
-      return Promise.resolve(teams.get(id)?.customer ?? null);
+      return Promise.resolve(teams.get(id)?.customer ?? unlisted.get(id) ?? null);
     },
   };
   const warnings: string[] = [];
@@ -206,6 +208,7 @@ async function setup(options: { budgetMs?: number } = {}) {
   return {
     db,
     teams,
+    unlisted,
     calls,
     warnings,
     reconcile,
@@ -325,4 +328,14 @@ Deno.test("the team phases resume across calls when the budget is spent", async 
   assert.equal(report.teams_deleted, 1);
   assert.equal(await t.holds(users.sam, ids.d), true);
   assert.equal(await t.holds(users.ray, ids.c), false);
+});
+
+Deno.test("a stored team the listing left out but Polar still has is kept", async () => {
+  await using t = await setup();
+  const { users, ids, c } = await scenario(t);
+  t.unlisted.set("cus_c", c.customer); // not on any page, yet Polar answers it by id
+  const report = await t.runToEnd();
+  assert.equal(report.teams_deleted, 0);
+  assert.ok(t.calls.includes("customer cus_c"));
+  assert.equal(await t.holds(users.ray, ids.c), true, "Ray keeps team C's pro");
 });
