@@ -6,7 +6,7 @@
 -- Max holds seats in two teams and is hard-deleted; Olive is soft-deleted; Quinn stays.
 -- =====================================================================================
 begin;
-select plan(39);
+select plan(40);
 
 insert into auth.users (id, email) values
   ('01000000-0000-4000-8000-000000000001', 'olive@example.com'),
@@ -245,6 +245,14 @@ select pg_temp.apply('member_deleted', pg_temp.member('mem_sam', 'cus_team_b',
 delete from auth.users where id = '06000000-0000-4000-8000-000000000006';
 select is((select count(*)::int from polar.team_deletions where polar_id = 'mem_sam'), 0,
   'a removed member (Polar deleted it) is not queued');
+
+-- ----- A link that ends while its user exists queues nothing ------------------------------------
+select pg_temp.apply('member', pg_temp.member('mem_ray', 'cus_team_b',
+  '05000000-0000-4000-8000-000000000005', 'member', '2026-11-01T00:00:00Z'));
+update public.polar_team_members set user_id = null where polar_member_id = 'mem_ray';
+select is((select count(*)::int from polar.team_deletions
+  where user_id = '05000000-0000-4000-8000-000000000005'), 0,
+  'unlinking a live user''s member (no delete) queues nothing');
 
 -- ----- The outbox functions ---------------------------------------------------------------------
 select (select id from polar.team_deletions where polar_id = 'seat_max_a') as seat_max_a,

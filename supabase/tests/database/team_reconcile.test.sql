@@ -5,7 +5,7 @@
 -- team C (cus_team_c), stored by a webhook after the run began, is left alone. Per role.
 -- =====================================================================================
 begin;
-select plan(31);
+select plan(32);
 
 insert into auth.users (id, email) values
   ('01000000-0000-4000-8000-000000000001', 'olive@example.com'),
@@ -170,6 +170,9 @@ select pg_temp.as_owner();
 -- A webhook after the run began: Pia's seat is revoked, newer than the listing will be.
 select pg_temp.apply('seat', pg_temp.seat('seat_pia', 'cus_team_a', null, 'revoked',
   '2030-01-01T00:00:00Z'));
+-- Sam joins team A by webhook after the listing began: the listing does not name him.
+select pg_temp.apply('member', pg_temp.member('mem_sam', 'cus_team_a',
+  '04000000-0000-4000-8000-000000000004', 'member', '2030-01-01T00:00:00Z'));
 -- Team C appears by webhook after the run began: the listing never saw it.
 select pg_temp.apply('team_customer',
   pg_temp.team('cus_team_c', 'cccccccc-0000-4000-8000-00000000000c', '2030-01-01T00:00:00Z'));
@@ -198,6 +201,8 @@ select is((select role from public.polar_team_members where polar_member_id = 'm
   'billing_manager', 'the listed member''s newer version is stored');
 select ok((select removed from public.polar_team_members where polar_member_id = 'mem_pia'),
   'a member Polar no longer lists is removed');
+select ok(not (select removed from public.polar_team_members where polar_member_id = 'mem_sam'),
+  'a member a webhook stored after the listing began is not removed');
 select is((select status from public.polar_team_seats where polar_seat_id = 'seat_pia'),
   'revoked', 'an older listing does not undo the newer webhook that revoked Pia''s seat');
 select ok(not (select is_granted from public.polar_team_member_grants
