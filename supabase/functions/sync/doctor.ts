@@ -218,7 +218,7 @@ const SCOPE_PROBES = [
   {
     scope: "members:read",
     method: "GET",
-    path: "/v1/members/?limit=1",
+    path: `/v1/customers/external/${PROBE_EXTERNAL_ID}/members?limit=1`,
     why: "the reconcile reads each team's members",
   },
   {
