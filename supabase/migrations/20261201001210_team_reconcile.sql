@@ -9,7 +9,10 @@
 --               never undoes a newer webhook; then what Polar no longer lists goes: a member
 --               not listed is removed, a seat not listed is revoked, a grant not listed is no
 --               longer granted, each only when its stored version is older than the moment the
---               team's listing began (public.reconcile_polar_team, one call per team);
+--               team's listing began (public.reconcile_polar_team, one call per team); and a
+--               listed member whose external_id is a deleted user (whose member the deleting
+--               transaction could not queue: its webhooks were lost) is queued for deletion in
+--               polar.team_deletions with its seats, as the delete would have;
 --   teams_gone  each stored team the listing did not name is checked by id in Polar and, when
 --               Polar has no such customer, its rows go, as customer.deleted does.
 --
@@ -102,7 +105,10 @@ comment on function public.polar_reconcile_teams(bigint, integer) is
 --            null}: what Polar listed, from `at` (when the listing began). A list that could
 --            not be read whole is null (or, for seats, its subscription absent), and nothing of
 --            that kind is removed.
--- Answers {applied, stale, ignored, failed, members_removed, seats_revoked, grants_revoked}.
+-- A listed member whose external_id is a deleted user's (polar.customer_deletions has a row for
+-- every deleted user, hard or soft) is queued in polar.team_deletions with its seats.
+-- Answers {applied, stale, ignored, failed, members_removed, seats_revoked, grants_revoked,
+-- deletions_queued}.
 create function public.reconcile_polar_team(
   id bigint,
   lease uuid,
@@ -130,6 +136,9 @@ declare
   v_seat_rows integer := 0;
   v_rows integer;
   v_grants integer := 0;
+  v_user uuid;
+  v_member text;
+  v_queued integer := 0;
 begin
   perform polar.hold_reconcile_lease(reconcile_polar_team.id, reconcile_polar_team.lease);
   if jsonb_typeof(reconcile_polar_team.changes) is distinct from 'array'
@@ -154,6 +163,23 @@ begin
 
   select t.team_id into v_team from public.polar_teams as t
   where t.polar_customer_id = reconcile_polar_team.polar_customer_id;
+
+  for v_user, v_member in
+    select polar.uuid_or_null(c -> 'object' ->> 'external_id'), c -> 'object' ->> 'id'
+    from jsonb_array_elements(reconcile_polar_team.changes) as c
+    where c ->> 'kind' = 'member'
+  loop
+    if v_user is not null
+      and exists (select 1 from polar.customer_deletions as d where d.user_id = v_user)
+      and not exists (select 1 from polar.team_deletions as d
+        where d.user_id = v_user and d.kind = 'member' and d.polar_id = v_member) then
+      perform polar.queue_team_member_deletion(v_user, v_member);
+      if exists (select 1 from polar.team_deletions as d
+        where d.user_id = v_user and d.kind = 'member' and d.polar_id = v_member) then
+        v_queued := v_queued + 1;
+      end if;
+    end if;
+  end loop;
 
   if v_team is not null then
     if jsonb_typeof(reconcile_polar_team.listed -> 'members') = 'array' then
@@ -194,7 +220,7 @@ begin
 
   return jsonb_build_object('applied', v_applied, 'stale', v_stale, 'ignored', v_ignored,
     'failed', v_failed, 'members_removed', v_members, 'seats_revoked', v_seat_rows,
-    'grants_revoked', v_grants);
+    'grants_revoked', v_grants, 'deletions_queued', v_queued);
 end;
 $$;
 

@@ -335,6 +335,7 @@ const ZERO: ReconcileCounts = {
   team_seats_revoked: 0,
   team_grants_revoked: 0,
   teams_deleted: 0,
+  team_deletions_queued: 0,
 };
 
 /**

@@ -9,7 +9,9 @@
  *   through `public.apply_polar_team_change` (newest version wins, so a newer webhook is never
  *   undone), and what Polar no longer lists goes: a member is removed, a seat revoked, a grant
  *   no longer granted, each only if stored before the team's listing began. A list that fails
- *   removes nothing of its kind; the team is counted as a failure and the next run retries.
+ *   removes nothing of its kind; the team is counted as a failure and the next run retries. A
+ *   listed member whose `external_id` is a deleted user's is queued in the team outbox (the
+ *   delete could not queue a member it had never stored).
  * - **teams_gone**: each stored team the listing did not name is looked up by id
  *   (`GET /v1/customers/{id}`); when Polar has no such customer (404, or `deleted_at` set), its
  *   rows go, as `customer.deleted` does. A team that answers is kept.
@@ -62,6 +64,8 @@ export interface TeamReconcileResult {
   seats_revoked: number;
   /** Grants Polar no longer lists, now not granted. */
   grants_revoked: number;
+  /** Listed members of deleted users, queued in the team outbox with their seats. */
+  deletions_queued: number;
 }
 
 /** The counts the team phases add to a run's. */
@@ -78,6 +82,11 @@ export interface TeamCounts {
   team_grants_revoked: number;
   /** Stored teams whose Polar customer is gone: their rows were deleted. */
   teams_deleted: number;
+  /**
+   * Members of deleted users that Polar still lists and that no delete had queued (their webhooks
+   * were lost): now queued for the deletion pass, with their seats.
+   */
+  team_deletions_queued: number;
   /** Items or teams that could not be reconciled this time (the next run retries). */
   failures: number;
 }
@@ -233,6 +242,7 @@ export function createTeamReconcile(deps: TeamReconcileDependencies): {
     counts.team_members_removed += result.members_removed;
     counts.team_seats_revoked += result.seats_revoked;
     counts.team_grants_revoked += result.grants_revoked;
+    counts.team_deletions_queued += result.deletions_queued;
     counts.failures += result.failed + (failed ? 1 : 0);
   };
 

@@ -339,3 +339,23 @@ Deno.test("a stored team the listing left out but Polar still has is kept", asyn
   assert.ok(t.calls.includes("customer cus_c"));
   assert.equal(await t.holds(users.ray, ids.c), true, "Ray keeps team C's pro");
 });
+
+Deno.test("a member Polar lists for a user deleted while the team's webhooks were lost is queued for deletion", async () => {
+  await using t = await setup();
+  const { a } = await scenario(t);
+  const ted = await insertUser(t.db);
+  a.members.push(member("mem_ted", "cus_a", ted));
+  a.seats.sub_cus_a.push(seat("mem_ted", "cus_a"));
+  await t.db.query("delete from auth.users where id = $1", [ted]); // nothing of Ted stored yet
+  const report = await t.runToEnd();
+  assert.equal(report.team_deletions_queued, 1);
+  const rows = await t.db.query<{ kind: string; polar_id: string }>(
+    "select kind, polar_id from polar.team_deletions where user_id = $1 order by kind",
+    [ted],
+  );
+  assert.deepEqual(rows.map((row) => [row.kind, row.polar_id]), [
+    ["member", "mem_ted"],
+    ["seat", "seat_mem_ted"],
+  ]);
+  assert.equal((await t.runToEnd()).team_deletions_queued, 0, "queued once");
+});

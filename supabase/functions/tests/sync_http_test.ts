@@ -253,6 +253,24 @@ Deno.test("sync over HTTP against the stand-in: a team reconciled with its webho
     assert.equal(await t.holds(max, teamId), true);
   });
 
+  await test.step("a user deleted before any reconcile saw their member: the reconcile queues it, the pass revokes", async () => {
+    const ted = await insertUser(t.supabase.db, "ted@team.test");
+    const tedMember = await t.call("POST", `/v1/customers/${customerId}/members`, {
+      email: "ted@team.test",
+      external_id: ted,
+      role: "member",
+    });
+    const tedSeat = await seated(tedMember.body.id);
+    await t.supabase.db.query("delete from auth.users where id = $1", [ted]);
+    assert.equal((await t.operator("deletions")).teams.seats_revoked, 0, "nothing queued yet");
+    const report = await t.operator("all");
+    assert.equal(report.team_deletions_queued, 1);
+    const pass = await t.operator("deletions");
+    assert.deepEqual([pass.teams.seats_revoked, pass.teams.members_deleted], [1, 1]);
+    assert.equal(t.polar.teamModel.seats.get(tedSeat)?.status, "revoked");
+    assert.equal(t.polar.teamModel.memberByExternalId(customerId, ted), undefined);
+  });
+
   await test.step("deleting Max revokes his seat and deletes his member in Polar", async () => {
     await t.supabase.db.query("delete from auth.users where id = $1", [max]);
     assert.equal(await t.holds(max, teamId), false);

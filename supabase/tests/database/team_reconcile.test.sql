@@ -5,7 +5,7 @@
 -- team C (cus_team_c), stored by a webhook after the run began, is left alone. Per role.
 -- =====================================================================================
 begin;
-select plan(32);
+select plan(35);
 
 insert into auth.users (id, email) values
   ('01000000-0000-4000-8000-000000000001', 'olive@example.com'),
@@ -194,7 +194,7 @@ select is(public.reconcile_polar_team(:run, :'lease', 'cus_team_a', jsonb_build_
   jsonb_build_object('at', '2026-12-01T00:00:00Z', 'members', jsonb_build_array('mem_olive',
     'mem_max'), 'seats', jsonb_build_object('sub_a', jsonb_build_array('seat_max', 'seat_pia')),
     'grants', jsonb_build_array('grant_max'))),
-  '{"applied": 1, "stale": 4, "ignored": 0, "failed": 1, "members_removed": 1, "seats_revoked": 0, "grants_revoked": 1}'::jsonb,
+  '{"applied": 1, "stale": 4, "ignored": 0, "failed": 1, "members_removed": 1, "seats_revoked": 0, "grants_revoked": 1, "deletions_queued": 0}'::jsonb,
   'team A: Max''s newer role stored, the rest current, a bad change counted, Pia removed, her grant ended');
 select pg_temp.as_owner();
 select is((select role from public.polar_team_members where polar_member_id = 'mem_max'),
@@ -227,6 +227,35 @@ select ok(not pg_temp.has_team('02000000-0000-4000-8000-000000000002',
   'aaaaaaaa-0000-4000-8000-00000000000a', 'pro'), 'so Max loses pro in that transaction');
 select ok(not (select removed from public.polar_team_members where polar_member_id = 'mem_olive'),
   'members: null removed nobody');
+
+-- ----- A listed member of a user deleted while its webhooks were lost ---------------------------
+-- Ted was deleted before any event of his member reached the database: nothing was queued then.
+insert into auth.users (id, email) values ('06000000-0000-4000-8000-000000000006', 'ted@example.com');
+delete from auth.users where id = '06000000-0000-4000-8000-000000000006';
+select pg_temp.as_role('service_role');
+select is(public.reconcile_polar_team(:run, :'lease', 'cus_team_a', jsonb_build_array(
+    jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_ted', 'cus_team_a',
+      '06000000-0000-4000-8000-000000000006', 'member', '2026-11-01T00:00:00Z')),
+    jsonb_build_object('kind', 'seat', 'object', pg_temp.seat('seat_ted', 'cus_team_a',
+      'mem_ted', 'claimed', '2026-11-02T00:00:00Z'))),
+  jsonb_build_object('at', '2026-12-01T00:00:00Z', 'members', null, 'seats', '{}'::jsonb,
+    'grants', null)) ->> 'deletions_queued', '1',
+  'a listed member of a deleted user is queued for deletion');
+select pg_temp.as_owner();
+select results_eq($$select kind, polar_id from polar.team_deletions
+    where user_id = '06000000-0000-4000-8000-000000000006' order by kind$$,
+  $$values ('member', 'mem_ted'), ('seat', 'seat_ted')$$,
+  'with its seat, as the delete would have queued them');
+select pg_temp.as_role('service_role');
+select is(public.reconcile_polar_team(:run, :'lease', 'cus_team_a', jsonb_build_array(
+    jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_ted', 'cus_team_a',
+      '06000000-0000-4000-8000-000000000006', 'member', '2026-11-01T00:00:00Z')),
+    jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_olive', 'cus_team_a',
+      '01000000-0000-4000-8000-000000000001', 'owner', '2026-11-01T00:00:00Z'))),
+  jsonb_build_object('at', '2026-12-01T00:00:00Z', 'members', null, 'seats', '{}'::jsonb,
+    'grants', null)) ->> 'deletions_queued', '0',
+  'once only, and never for a member of a user who exists');
+select pg_temp.as_owner();
 
 -- ----- Teams the listing did not name ---------------------------------------------------------
 select pg_temp.as_role('service_role');
