@@ -11,7 +11,8 @@
  *   no longer granted, each only if stored before the team's listing began. A list that fails
  *   removes nothing of its kind; the team is counted as a failure and the next run retries. A
  *   listed member whose `external_id` is a deleted user's is queued in the team outbox (the
- *   delete could not queue a member it had never stored).
+ *   delete could not queue a member it had never stored). A team listed by the customers phase
+ *   and deleted since (Polar answers its members with 404) loses its rows instead.
  * - **teams_gone**: each stored team the listing did not name is looked up by id
  *   (`GET /v1/customers/{id}`); when Polar has no such customer (404, or `deleted_at` set), its
  *   rows go, as `customer.deleted` does. A team that answers is kept.
@@ -156,10 +157,10 @@ export function createTeamReconcile(deps: TeamReconcileDependencies): {
   const { db, polar, pacer } = deps;
 
   /** Every page of a list. */
-  const readAll = async (read: (page: number) => Promise<PolarPage>) => {
+  const readAll = async (read: (page: number) => Promise<PolarPage>, first?: PolarPage) => {
     const items: Record<string, unknown>[] = [];
     for (let page = 1;; page++) {
-      const answer = await pacer(() => read(page));
+      const answer = page === 1 && first ? first : await pacer(() => read(page));
       items.push(...answer.items);
       if (page >= answer.maxPage || answer.items.length === 0) return items;
     }
@@ -178,6 +179,18 @@ export function createTeamReconcile(deps: TeamReconcileDependencies): {
   const reconcileOne = async (run: ReconcileRun, team: QueuedTeam, counts: TeamCounts) => {
     const id = team.polar_customer_id;
     const at = new Date(deps.now()).toISOString();
+    // Listed by the customers phase, gone since (Polar answers 404 for its members): its rows go
+    // now, as customer.deleted does; storing the listed customer would bring a deleted team back.
+    let firstMembers: PolarPage | undefined;
+    try {
+      firstMembers = await pacer(() => polar.listMembers(id, 1, deps.pageSize));
+    } catch (error) {
+      if ((error as { statusCode?: unknown }).statusCode === 404) {
+        if (await db.finishGone(run, id, true)) counts.teams_deleted++;
+        return;
+      }
+      // Any other failure: read again below, where a list that fails removes nothing.
+    }
     const changes: TeamChange[] = [];
     let failed = false;
     const add = (type: string, data: Record<string, unknown>) => {
@@ -195,7 +208,7 @@ export function createTeamReconcile(deps: TeamReconcileDependencies): {
 
     const members = await readOrNull(
       `the members of ${id}`,
-      () => readAll((page) => polar.listMembers(id, page, deps.pageSize)),
+      () => readAll((page) => polar.listMembers(id, page, deps.pageSize), firstMembers),
     );
     for (const member of members ?? []) add("member.updated", { customer_id: id, ...member });
 

@@ -121,6 +121,8 @@ async function setup(options: { budgetMs?: number } = {}) {
   const teams = new Map<string, PolarTeam>();
   /** Customers Polar still has that its listing leaves out (a page shifted while it was read). */
   const unlisted = new Map<string, Record<string, unknown>>();
+  /** Customers the customers pages still list but Polar deleted before the team phase. */
+  const deletedSince = new Set<string>();
   const calls: string[] = [];
   const deps = createReconcileWiring({
     rpc: async <T>(name: string, args: Record<string, unknown> = {}) => {
@@ -149,7 +151,7 @@ async function setup(options: { budgetMs?: number } = {}) {
     listWebhookEndpoints: () => Promise.resolve([]),
   };
   const of = (id: string) => {
-    const team = teams.get(id);
+    const team = deletedSince.has(id) ? undefined : teams.get(id);
     if (!team) throw Object.assign(new Error("Customer not found"), { statusCode: 404 });
     return team;
   };
@@ -209,6 +211,7 @@ async function setup(options: { budgetMs?: number } = {}) {
     db,
     teams,
     unlisted,
+    deletedSince,
     calls,
     warnings,
     reconcile,
@@ -358,4 +361,29 @@ Deno.test("a member Polar lists for a user deleted while the team's webhooks wer
     ["seat", "seat_mem_ted"],
   ]);
   assert.equal((await t.runToEnd()).team_deletions_queued, 0, "queued once");
+});
+
+Deno.test("a team deleted in Polar after the customers pages listed it loses its rows and is not stored again", async () => {
+  await using t = await setup();
+  const { users, ids } = await scenario(t);
+  t.deletedSince.add("cus_b"); // listed, then deleted: its members answer 404
+  const report = await t.runToEnd();
+  assert.equal(report.teams_deleted, 2, "team B, and team C as before");
+  assert.equal(report.failures, 0);
+  assert.equal(await t.holds(users.quinn, ids.b), false);
+  const rows = await t.db.query("select 1 from public.polar_teams where team_id = $1", [ids.b]);
+  assert.equal(rows.length, 0, "the listed customer is not stored again");
+});
+
+Deno.test("a team whose members Polar fails to list (not 404) is kept, and counted as a failure", async () => {
+  await using t = await setup();
+  const { users, ids } = await scenario(t);
+  t.teams.get("cus_b")!.members = new Proxy([], {
+    get: () => {
+      throw Object.assign(new Error("Bad Gateway"), { statusCode: 502 });
+    },
+  });
+  const report = await t.runToEnd();
+  assert.equal(report.failures, 1);
+  assert.equal(await t.holds(users.quinn, ids.b), true, "nothing of team B removed");
 });
