@@ -63,7 +63,12 @@ Deno.test("dev stack: logs each function's lines by name and stops on kill of it
       headers: { Authorization: `Bearer ${info.sync_secret}`, "Content-Type": "application/json" },
       body: JSON.stringify({ scope: "deletions" }),
     });
-    assert.deepEqual(await deletions.json(), { deleted: 0, absent: 0, failed: 0 });
+    assert.deepEqual(await deletions.json(), {
+      deleted: 0,
+      absent: 0,
+      failed: 0,
+      teams: { seats_revoked: 0, members_deleted: 0, absent: 0, owners_kept: 0, failed: 0 },
+    });
 
     const response = await fetch(`${info.api_url}/functions/v1/portal`, { method: "POST" });
     assert.equal(response.status, 401);

@@ -282,7 +282,12 @@ Deno.test("hardening: legacy links, gone customers, soft deletes and the users' 
     assert.equal(outbox.body.deleted, 1, JSON.stringify(outbox.body));
     assert.ok(polar.customers.get(customerId)?.deleted_at, "Polar deleted his customer");
     const again = await call("/functions/v1/sync", secretKey, { scope: "deletions" });
-    assert.deepEqual(again.body, { deleted: 0, absent: 0, failed: 0 }, "once");
+    assert.deepEqual(again.body, {
+      deleted: 0,
+      absent: 0,
+      failed: 0,
+      teams: { seats_revoked: 0, members_deleted: 0, absent: 0, owners_kept: 0, failed: 0 },
+    }, "once");
   });
 
   await runCases(t, "hardening", [{

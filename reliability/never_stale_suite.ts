@@ -223,7 +223,12 @@ Deno.test("never stale: one reconcile run repairs what lost and blocked webhooks
       headers: { Authorization: `Bearer ${secretKey}`, "Content-Type": "application/json" },
       body: JSON.stringify({ scope: "deletions" }),
     });
-    assert.deepEqual(await response.json(), { deleted: 1, absent: 0, failed: 0 });
+    assert.deepEqual(await response.json(), {
+      deleted: 1,
+      absent: 0,
+      failed: 0,
+      teams: { seats_revoked: 0, members_deleted: 0, absent: 0, owners_kept: 0, failed: 0 },
+    });
     assert.ok(customer.deleted_at, "Polar deleted the customer");
     const live = [...polar.subscriptions.values()].filter((s) =>
       s.customer_id === customer.id && s.status === "active"

@@ -54,6 +54,28 @@ export async function orNullOnNotFound<T>(call: () => Promise<T>): Promise<T | n
 }
 
 /**
+ * Runs an `@polar-sh/sdk` call and answers `null` on any 404 instead of throwing: the SDK raises
+ * its own error class for some routes' 404s (the seat routes' `CustomerSeatsListSeats404Error`),
+ * not {@linkcode errors.ResourceNotFound}, so only the status tells.
+ *
+ * @param call the SDK call
+ * @returns what it answered, or `null` on Polar's 404
+ * @throws what the call threw, for any other failure
+ * @example
+ * ```ts
+ * await orNullOn404(() => listSeatsCustomerSeats(polar)({ subscription_id })); // the list, or null
+ * ```
+ */
+export async function orNullOn404<T>(call: () => Promise<T>): Promise<T | null> {
+  try {
+    return await call();
+  } catch (error) {
+    if ((error as { statusCode?: unknown }).statusCode === 404) return null;
+    throw error;
+  }
+}
+
+/**
  * Whether Polar refused a request because of one body field (a 422 whose `detail` points at it),
  * as it does with "Customer does not exist." for an unknown `customer_id`.
  *

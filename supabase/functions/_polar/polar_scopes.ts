@@ -31,6 +31,10 @@ export const POLAR_SCOPES = {
     "events:write",
     "webhooks:read",
     "products:read",
+    "members:read",
+    "members:write",
+    "customer_seats:read",
+    "customer_seats:write",
   ],
 } as const;
 

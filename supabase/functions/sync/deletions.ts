@@ -8,6 +8,7 @@
  */
 import { describeError } from "../_polar/log.ts";
 import type { PolarPacer } from "../_polar/polar_pacer.ts";
+import type { TeamDeletionReport } from "./team_deletions.ts";
 
 /** One pending deletion. */
 export interface PendingDeletion {
@@ -33,6 +34,8 @@ export interface DeletionDependencies {
   deleteCustomerById(customerId: string): Promise<"deleted" | "absent">;
   /** Paces the Polar calls. */
   pacer: PolarPacer;
+  /** The pass over the team outbox (seats and members), run after the customers'. */
+  teams?: () => Promise<TeamDeletionReport>;
 }
 
 /** What one pass did. */
@@ -43,6 +46,8 @@ export interface DeletionReport {
   absent: number;
   /** Attempts that failed; those rows stay pending. */
   failed: number;
+  /** The deleted users' seats and team members (`team_deletions.ts`), when that pass ran. */
+  teams?: TeamDeletionReport;
 }
 
 /** Rows one pass takes at most. */
@@ -80,6 +85,7 @@ export function createDeletionProcessor(deps: DeletionDependencies): () => Promi
         await deps.finish(row.id, describeError(error).slice(0, 500));
       }
     }
+    if (deps.teams) report.teams = await deps.teams();
     return report;
   };
 }

@@ -91,8 +91,8 @@ export const EXPECTED_SQL_FUNCTIONS = [
   "apply_polar_reconcile_batch",
   "apply_polar_state",
   "apply_polar_states",
-  "apply_polar_team_webhook",
   "apply_polar_team_change",
+  "apply_polar_team_webhook",
   "apply_polar_webhook",
   "begin_polar_reconcile",
   "billing_state",
@@ -100,16 +100,21 @@ export const EXPECTED_SQL_FUNCTIONS = [
   "claim_polar_user_sync",
   "consume_usage",
   "finish_polar_customer_deletion",
+  "finish_polar_reconcile_gone_team",
   "finish_polar_reconcile_stale",
+  "finish_polar_team_deletion",
   "finish_polar_usage_events",
   "has_active_subscription",
   "has_entitlement",
   "has_team_entitlement",
   "link_polar_customer",
   "pending_polar_customer_deletions",
+  "pending_polar_team_deletions",
   "pending_polar_usage_count",
   "polar_checkout_guard",
+  "polar_reconcile_gone_teams",
   "polar_reconcile_stale",
+  "polar_reconcile_teams",
   "polar_seat_user_by_email",
   "polar_seat_user_by_id",
   "polar_skipped_deliveries",
@@ -118,10 +123,12 @@ export const EXPECTED_SQL_FUNCTIONS = [
   "polar_unreconciled_users",
   "polar_unsent_usage",
   "polar_unverified_links",
+  "reconcile_polar_team",
   "record_usage",
   "release_polar_reconcile",
   "save_polar_reconcile",
   "stage_polar_reconcile_page",
+  "stage_polar_reconcile_teams",
   "store_polar_meters",
   "store_polar_products",
   "take_polar_sync_budget",
@@ -141,8 +148,8 @@ export const EXPECTED_CRON_JOBS = [
 /** An external id no user has (users' ids are UUIDs): the `customers:write` probe deletes it. */
 const PROBE_EXTERNAL_ID = "polar-billing-doctor-probe";
 
-/** A seat and subscription id no seat has (the nil UUID): the seat probes find nothing. */
-const PROBE_SEAT_ID = "00000000-0000-0000-0000-000000000000";
+/** A seat and subscription id no seat or subscription has (a version 4 UUID, as Polar's path wants). */
+const PROBE_UUID = "00000000-0000-4000-8000-000000000000";
 
 /** One harmless call per scope, and who needs the scope for what. */
 const SCOPE_PROBES = [
@@ -163,30 +170,6 @@ const SCOPE_PROBES = [
     method: "POST",
     path: "/v1/checkouts/",
     why: "checkout creates checkouts",
-  },
-  {
-    scope: "members:read",
-    method: "GET",
-    path: `/v1/customers/external/${PROBE_EXTERNAL_ID}/members?limit=1`,
-    why: "checkout finds the caller's member of a team customer",
-  },
-  {
-    scope: "members:write",
-    method: "DELETE",
-    path: `/v1/customers/external/${PROBE_EXTERNAL_ID}/members/${PROBE_EXTERNAL_ID}`,
-    why: "checkout adds a team's biller as a member",
-  },
-  {
-    scope: "customer_seats:read",
-    method: "GET",
-    path: `/v1/customer-seats?subscription_id=${PROBE_SEAT_ID}`,
-    why: "seats lists a team's seats",
-  },
-  {
-    scope: "customer_seats:write",
-    method: "DELETE",
-    path: `/v1/customer-seats/${PROBE_SEAT_ID}`,
-    why: "seats assigns and revokes a team's seats",
   },
   {
     scope: "customer_sessions:write",
@@ -235,6 +218,31 @@ const SCOPE_PROBES = [
     method: "GET",
     path: "/v1/products/?limit=1",
     why: "the catalog scope pulls the price list; checkout and this doctor read products",
+  },
+  {
+    scope: "members:read",
+    method: "GET",
+    path: `/v1/customers/external/${PROBE_EXTERNAL_ID}/members?limit=1`,
+    why: "the reconcile reads each team's members; a team's checkout finds the caller's member",
+  },
+  {
+    scope: "members:write",
+    method: "DELETE",
+    path: `/v1/customers/external/${PROBE_EXTERNAL_ID}/members/${PROBE_EXTERNAL_ID}`,
+    why: "sync deletes a deleted user's team members; a team's checkout adds its biller",
+  },
+  {
+    scope: "customer_seats:read",
+    method: "GET",
+    path: `/v1/customer-seats?subscription_id=${PROBE_UUID}`,
+    why:
+      "the reconcile reads each team subscription's seats; sync checks a seat before revoking it; seats lists them",
+  },
+  {
+    scope: "customer_seats:write",
+    method: "DELETE",
+    path: `/v1/customer-seats/${PROBE_UUID}`,
+    why: "sync revokes a deleted user's seats; seats gives and revokes them",
   },
   {
     scope: "organizations:read",

@@ -14,6 +14,11 @@ import {
   getStateCustomers,
   getStateExternalCustomers,
 } from "@polar-sh/sdk/2026-10/services/customers";
+import {
+  listSeatsCustomerSeats,
+  revokeSeatCustomerSeats,
+} from "@polar-sh/sdk/2026-10/services/customer_seats";
+import { deleteMembers } from "@polar-sh/sdk/2026-10/services/customers/members";
 import { listProducts } from "@polar-sh/sdk/2026-10/services/products";
 import { getSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
 import type { SupabaseClient } from "@supabase/supabase-js";
@@ -26,7 +31,13 @@ import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
 import type { RequestLogger } from "../_polar/log.ts";
 import { createOperatorCheck } from "../_polar/operator.ts";
 import type { Deadline } from "../_polar/deadline.ts";
-import { createPolarClient, orNullOnNotFound, POLAR_TIMEOUT_SECONDS } from "../_polar/polar.ts";
+import {
+  createPolarClient,
+  orNullOn404,
+  orNullOnNotFound,
+  POLAR_TIMEOUT_SECONDS,
+  validationDetails,
+} from "../_polar/polar.ts";
 import { createPolarPacer } from "../_polar/polar_pacer.ts";
 import { createServerClient } from "../_polar/supabase.ts";
 import { type CatalogReport, createCatalogRefresh } from "./catalog.ts";
@@ -34,6 +45,7 @@ import { createDeletionProcessor, type DeletionReport } from "./deletions.ts";
 import { createDoctor, type DatabaseDoctorAnswer, type DoctorReport } from "./doctor.ts";
 import { createReconciler, type ReconcileReport } from "./reconcile.ts";
 import { createReconcileWiring } from "./reconcile_wiring.ts";
+import { createTeamDeletionProcessor, type ListedSeat } from "./team_deletions.ts";
 import { readSyncRequest } from "./request.ts";
 import { createUsageFlush, type UsageFlushReport } from "./usage.ts";
 import { createUsageFlushWiring } from "./usage_wiring.ts";
@@ -208,12 +220,40 @@ export function createSyncDependencies(
   const rpc = <T>(name: string, args: Record<string, unknown> = {}, deadline?: Deadline) =>
     callRpc<T>(admin, name, args, deadline);
 
+  const listSeats = listSeatsCustomerSeats(polar);
+  const revokeSeat = revokeSeatCustomerSeats(polar);
+  const deleteMember = deleteMembers(polar);
+  const processTeamDeletions = createTeamDeletionProcessor({
+    pending: (maxRows) => rpc("pending_polar_team_deletions", { max_rows: maxRows }),
+    finish: (id, outcome, error) => rpc("finish_polar_team_deletion", { id, outcome, error }),
+    listSeats: async ({ subscriptionId, orderId }) => {
+      const list = await orNullOn404(() =>
+        listSeats(subscriptionId ? { subscription_id: subscriptionId } : { order_id: orderId })
+      );
+      return list ? list.seats as ListedSeat[] : null;
+    },
+    revokeSeat: async (seatId) =>
+      await orNullOn404(() => revokeSeat(seatId)) === null ? "absent" : "revoked",
+    deleteMember: async (customerId, memberId) => {
+      try {
+        return await deletedOrAbsent(() => deleteMember(customerId, memberId));
+      } catch (error) {
+        // Polar: 422 "Cannot delete the only owner. Transfer ownership first."
+        if (validationDetails(error).some((item) => item.msg.includes("only owner"))) {
+          return "owner_kept";
+        }
+        throw error;
+      }
+    },
+    pacer,
+  });
   const processDeletions = createDeletionProcessor({
     pending: (maxRows) => rpc("pending_polar_customer_deletions", { max_rows: maxRows }),
     finish: (id, error) => rpc("finish_polar_customer_deletion", { id, error }),
     deleteCustomer: (externalId) => deletedOrAbsent(() => deleteExternal(externalId)),
     deleteCustomerById: (customerId) => deletedOrAbsent(() => deleteById(customerId)),
     pacer,
+    teams: processTeamDeletions,
   });
   const flushUsage = createUsageFlush(createUsageFlushWiring({
     rpc: (name, args) => rpc(name, args),

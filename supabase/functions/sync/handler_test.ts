@@ -25,6 +25,14 @@ import { productModel } from "../../../local/polar_products.ts";
 const SITE_URL = "https://app.example.com";
 /** The schedule's secret, the one the user-facing functions' tests show they refuse. */
 const SYNC_SECRET = TEST_SYNC_SECRET;
+/** The team part of a deletions pass with no team rows. */
+const NO_TEAM_DELETIONS = {
+  seats_revoked: 0,
+  members_deleted: 0,
+  absent: 0,
+  owners_kept: 0,
+  failed: 0,
+};
 
 /**
  * The sync handler with its production wiring (real SDK calls, real RPCs through the Supabase
@@ -441,6 +449,7 @@ Deno.test("deleting a user ends their billing in Polar through the outbox, retri
       deleted: 0,
       absent: 0,
       failed: 1,
+      teams: NO_TEAM_DELETIONS,
     },
   );
   assert.equal(customer.deleted_at, null, "nothing lost while Polar is down");
@@ -451,6 +460,7 @@ Deno.test("deleting a user ends their billing in Polar through the outbox, retri
       deleted: 1,
       absent: 0,
       failed: 0,
+      teams: NO_TEAM_DELETIONS,
     },
   );
   assert.ok(customer.deleted_at, "Polar deleted the customer");
@@ -464,6 +474,7 @@ Deno.test("deleting a user ends their billing in Polar through the outbox, retri
       deleted: 0,
       absent: 0,
       failed: 0,
+      teams: NO_TEAM_DELETIONS,
     },
   );
 });
@@ -478,7 +489,7 @@ Deno.test("the outbox deletes by the stored customer id when Polar knows no cust
   t.polar.requests.length = 0;
   assert.deepEqual(
     await json(await t.send(t.supabase.serviceRoleKey, { scope: "deletions" }), 200),
-    { deleted: 1, absent: 1, failed: 0 },
+    { deleted: 1, absent: 1, failed: 0, teams: NO_TEAM_DELETIONS },
   );
   assert.ok(customer.deleted_at, "the stored customer is deleted, not closed as absent");
   assert.deepEqual(
@@ -513,6 +524,7 @@ Deno.test("sync with the sync secret as the bearer token reconciles and processe
     deleted: 0,
     absent: 0,
     failed: 0,
+    teams: NO_TEAM_DELETIONS,
   });
   assert.ok(!JSON.stringify(t.logs).includes(SYNC_SECRET), "the secret is never logged");
 });

@@ -16,6 +16,9 @@
  *    its Customer State pulled.
  * 4. **Linked**: users linked to a customer no page mentioned are checked by external id, then by
  *    the stored customer id, and unlinked only when Polar has neither.
+ * 5. **Teams**: each team customer the customers pages listed is read whole (members,
+ *    subscriptions, seats, members' grants) and what Polar no longer lists is removed; a stored
+ *    team Polar no longer has goes (`team_reconcile.ts`).
  *
  * One worker per run: `begin` takes a lease (renewed by every save, released when the call
  * ends); while another call holds it this call answers 409 and calls Polar for nothing.
@@ -28,9 +31,15 @@ import { HttpError, STATUS } from "../_polar/http_error.ts";
 import { describeError } from "../_polar/log.ts";
 import type { PolarPacer } from "../_polar/polar_pacer.ts";
 import { subscriptionChange, type WebhookChange } from "../_polar/polar_webhooks.ts";
+import { teamChangeOf } from "../_polar/team_webhooks.ts";
 import type { DeletionReport } from "./deletions.ts";
 import { POLAR_MAX_PAGE_SIZE, RECONCILE_LISTS, type ReconcileList, stagePage } from "./pages.ts";
 import { applyPull, type ApplyResult } from "./pull.ts";
+import {
+  createTeamReconcile,
+  type TeamCounts,
+  type TeamReconcileDependencies,
+} from "./team_reconcile.ts";
 
 /** A run's phases, in order. */
 export const RECONCILE_PHASES = [
@@ -42,6 +51,8 @@ export const RECONCILE_PHASES = [
   "ended",
   "stale",
   "linked",
+  "teams",
+  "teams_gone",
   "done",
 ] as const;
 
@@ -59,8 +70,8 @@ const LIST_PHASES: Record<ReconcileList, ReconcilePhase> = {
 /** What the operator is told when another call holds the run's lease. */
 export const RECONCILE_BUSY_MESSAGE = "A reconcile run is in progress";
 
-/** The counts a run keeps across its calls. */
-export interface ReconcileCounts {
+/** The counts a run keeps across its calls (the team phases' among them). */
+export interface ReconcileCounts extends TeamCounts {
   /** Users whose state was applied (or found unchanged). */
   checked: number;
   /** Of those, users whose stored state changed. */
@@ -251,6 +262,16 @@ export interface ReconcileDependencies {
   pacer: PolarPacer;
   /** One pass over the account-deletion outbox. */
   processDeletions: () => Promise<DeletionReport>;
+  /**
+   * The team phases' database and Polar calls, and the staging of each customers page's team
+   * customers; without them (tests of the individual phases) the team phases do nothing.
+   */
+  teams?: {
+    /** `public.stage_polar_reconcile_teams`: queues a page's team customers for the run. */
+    stage(run: ReconcileRun, customers: Record<string, unknown>[]): Promise<number>;
+    db: TeamReconcileDependencies["db"];
+    polar: TeamReconcileDependencies["polar"];
+  };
   /** Milliseconds a call may spend before saving and stopping. */
   budgetMs: number;
   /** A clock in milliseconds since the epoch. */
@@ -308,6 +329,13 @@ const ZERO: ReconcileCounts = {
   ended: 0,
   subscriptions_changed: 0,
   failures: 0,
+  teams: 0,
+  team_objects: 0,
+  team_members_removed: 0,
+  team_seats_revoked: 0,
+  team_grants_revoked: 0,
+  teams_deleted: 0,
+  team_deletions_queued: 0,
 };
 
 /**
@@ -339,6 +367,9 @@ export function createReconciler(
   const pageSize = Math.min(deps.pageSize ?? POLAR_MAX_PAGE_SIZE, POLAR_MAX_PAGE_SIZE);
   const batchSize = deps.batchSize ?? 200;
   const warn = deps.warn ?? ((message: string) => console.warn(message));
+  const teams = deps.teams
+    ? createTeamReconcile({ ...deps.teams, pacer, now, pageSize, warn })
+    : undefined;
 
   return async ({ resumeOnly }) => {
     const startedAt = now();
@@ -443,6 +474,12 @@ export function createReconciler(
           warn(`Reconcile: ${list} ${item.id} left out: ${item.reason}`);
         }
         counts[COUNTED[list]] += items.length;
+        if (list === "customer" && deps.teams) {
+          // Only what apply_polar_team_change reads of each team customer is queued.
+          const teamCustomers = read.items.filter((item) => item.type === "team")
+            .map((item) => teamChangeOf("customer.updated", item)!.object);
+          if (teamCustomers.length > 0) await deps.teams.stage(run, teamCustomers);
+        }
         // Offset pages shift when objects leave the list while it is read: what sat at the start
         // of this page moved onto the one before. Read that one again (once per page, so a list
         // that keeps shrinking still ends; repeated items change nothing).
@@ -538,6 +575,18 @@ export function createReconciler(
       }
       // Users that failed here are left for the next run rather than retried forever.
       if (rows.length === 0 || rows.every((row) => failed.has(row.user_id))) next();
+      await db.save(run, page, phase, counts);
+    }
+
+    // 5. Team customers, then stored teams Polar no longer has.
+    while (phase === "teams" && mayWork()) {
+      worked = true;
+      if (!teams || !await teams.teamsRound(run, counts)) next();
+      await db.save(run, page, phase, counts);
+    }
+    while (phase === "teams_gone" && mayWork()) {
+      worked = true;
+      if (!teams || !await teams.goneRound(run, counts)) next();
       await db.save(run, page, phase, counts);
     }
     return phase;

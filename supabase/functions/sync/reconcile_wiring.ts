@@ -8,18 +8,22 @@
 import type { models } from "@polar-sh/sdk/2026-10";
 import { listBenefitGrants } from "@polar-sh/sdk/2026-10/services/benefit_grants";
 import { listCustomerMeters } from "@polar-sh/sdk/2026-10/services/customer_meters";
+import { listSeatsCustomerSeats } from "@polar-sh/sdk/2026-10/services/customer_seats";
 import {
+  getCustomers,
   getStateCustomers,
   getStateExternalCustomers,
   listCustomers,
 } from "@polar-sh/sdk/2026-10/services/customers";
+import { listMembers } from "@polar-sh/sdk/2026-10/services/customers/members";
 import { getSubscriptions, listSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
 import { listWebhookEndpointsWebhooks } from "@polar-sh/sdk/2026-10/services/webhooks";
-import { orNullOnNotFound, type PolarCore } from "../_polar/polar.ts";
+import { orNullOn404, orNullOnNotFound, type PolarCore } from "../_polar/polar.ts";
 import type { PolarPacer } from "../_polar/polar_pacer.ts";
 import type { DeletionReport } from "./deletions.ts";
 import type { ReconcileList } from "./pages.ts";
 import type { ApplyResult } from "./pull.ts";
+import type { QueuedTeam, TeamReconcileResult } from "./team_reconcile.ts";
 import type {
   BatchResult,
   BusyRun,
@@ -73,6 +77,9 @@ export function createReconcileWiring(options: ReconcileWiringOptions): Reconcil
   const getStateExternal = getStateExternalCustomers(polar);
   const getSubscription = getSubscriptions(polar);
   const listEndpoints = listWebhookEndpointsWebhooks(polar);
+  const members = listMembers(polar);
+  const seats = listSeatsCustomerSeats(polar);
+  const getCustomer = getCustomers(polar);
   const asPage = (result: {
     items: unknown[];
     pagination: { max_page: number; total_count: number };
@@ -140,6 +147,44 @@ export function createReconcileWiring(options: ReconcileWiringOptions): Reconcil
           url: endpoint.url,
           enabled: endpoint.enabled,
         })),
+    },
+    teams: {
+      stage: (run, teamCustomers) =>
+        rpc<number>("stage_polar_reconcile_teams", { ...lease(run), customers: teamCustomers }),
+      db: {
+        pending: (run, maxRows) =>
+          rpc<QueuedTeam[]>("polar_reconcile_teams", { id: run.id, max_rows: maxRows }),
+        reconcileTeam: (run, customerId, changes, listed) =>
+          rpc<TeamReconcileResult>("reconcile_polar_team", {
+            ...lease(run),
+            polar_customer_id: customerId,
+            changes,
+            listed,
+          }),
+        gone: (run, maxRows) =>
+          rpc("polar_reconcile_gone_teams", { id: run.id, max_rows: maxRows }),
+        finishGone: (run, customerId, gone) =>
+          rpc<boolean>("finish_polar_reconcile_gone_team", {
+            ...lease(run),
+            polar_customer_id: customerId,
+            gone,
+          }),
+      },
+      polar: {
+        listMembers: async (customerId, page, limit) =>
+          asPage(await members(customerId, { page, limit, sorting: ["created_at"] })),
+        listSubscriptions: async (customerId, page, limit) =>
+          asPage(
+            await subscriptions({ customer_id: customerId, page, limit, sorting: ["started_at"] }),
+          ),
+        listSeats: async (subscriptionId) => {
+          const list = await orNullOn404(() => seats({ subscription_id: subscriptionId }));
+          return list ? list.seats as unknown as Record<string, unknown>[] : null;
+        },
+        listGrants: async (customerId, page, limit) =>
+          asPage(await grants({ customer_id: customerId, page, limit, sorting: ["created_at"] })),
+        getCustomer: (customerId) => orNullOnNotFound(() => getCustomer(customerId)).then(asRecord),
+      },
     },
     pacer: options.pacer,
     processDeletions: options.processDeletions,

@@ -106,3 +106,45 @@ Deno.test("the wiring passes the run's lease to every call that writes the run",
     { name: "release_polar_reconcile", args: { id: 7, lease: "lease-7" } },
   ]);
 });
+
+Deno.test("the wiring passes the lease to every team call that writes, and asks Polar per team", async () => {
+  await using t = await setup();
+  const run = {
+    id: 7,
+    lease: "lease-7",
+    started_at: "",
+    next_page: 1,
+    phase: "teams" as const,
+    counts: {},
+    resumed: false,
+    since: null,
+  };
+  const teams = t.wiring.teams!;
+  await teams.stage(run, [{ id: "cus_t", type: "team" }]);
+  await teams.db.reconcileTeam(run, "cus_t", [], { at: "x", members: [], seats: {}, grants: [] });
+  await teams.db.finishGone(run, "cus_t", true);
+  await teams.db.pending(run, 5);
+  await teams.db.gone(run, 25);
+  assert.deepEqual(t.calls.map((call) => [call.name, call.args.lease ?? null]), [
+    ["stage_polar_reconcile_teams", "lease-7"],
+    ["reconcile_polar_team", "lease-7"],
+    ["finish_polar_reconcile_gone_team", "lease-7"],
+    ["polar_reconcile_teams", null],
+    ["polar_reconcile_gone_teams", null],
+  ]);
+  // The fake has no such team: only the requests matter here (404s are the callers' business).
+  const ask = (call: () => Promise<unknown>) => call().catch(() => null);
+  await ask(() => teams.polar.listMembers("cus_t", 2, 100));
+  await ask(() => teams.polar.listSubscriptions("cus_t", 1, 100));
+  await ask(() => teams.polar.listSeats("sub_t"));
+  await ask(() => teams.polar.listGrants("cus_t", 1, 100));
+  assert.equal(await teams.polar.getCustomer("cus_t"), null, "an unknown customer is null");
+  const asked = t.polar.requests.slice(-5).map((r) => `${r.route}${r.search}`);
+  assert.deepEqual(asked, [
+    "GET /v1/customers/cus_t/members?page=2&limit=100&sorting=created_at",
+    "GET /v1/subscriptions/?customer_id=cus_t&page=1&limit=100&sorting=started_at",
+    "GET /v1/customer-seats?subscription_id=sub_t",
+    "GET /v1/benefit-grants/?customer_id=cus_t&page=1&limit=100&sorting=created_at",
+    "GET /v1/customers/cus_t",
+  ]);
+});
