@@ -1,8 +1,9 @@
 /**
  * Polar's team events reduced to what `public.apply_polar_team_change` stores: a team
  * customer, its members, seats, subscriptions and the benefits granted to its members (see the
- * migration `20261201000900_teams.sql` for the rules). Only the fields the database reads are
- * kept, so a delivery stores no more of Polar's payload than it needs.
+ * migrations `20261201000900_teams.sql` and `20261201001000_team_seat_revocation.sql` for the
+ * rules). Only the fields the database reads are kept, so a delivery stores no more of Polar's
+ * payload than it needs.
  *
  * @module
  */
@@ -99,7 +100,8 @@ const MEMBER_ROLES = ["owner", "billing_manager", "member"];
 
 /**
  * What is wrong with a team change the database would refuse, in words, or `undefined` when it
- * is well formed: an id, a `created_at`, and a known seat status or member role.
+ * is well formed: an id, a `created_at`, a known seat status or member role, and a
+ * `customer_id` (which a revoked seat may lack).
  *
  * @param change the change
  * @returns the problem, or `undefined`
@@ -124,7 +126,10 @@ export function teamChangeProblem(change: TeamChange): string | undefined {
   ) {
     return "Member role must be owner, billing_manager or member";
   }
-  if (kind !== "team_customer" && typeof object.customer_id !== "string") {
+  // Polar clears a revoked seat's customer_id; the database finds its team by the seat.
+  const mayLackCustomer = kind === "team_customer" ||
+    (kind === "seat" && object.status === "revoked");
+  if (!mayLackCustomer && typeof object.customer_id !== "string") {
     return "Event data has no customer_id";
   }
   return undefined;

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { teamChangeOf } from "./team_webhooks.ts";
+import { teamChangeOf, teamChangeProblem } from "./team_webhooks.ts";
 
 const AT = "2026-11-02T00:00:00Z";
 const seat = {
@@ -162,4 +162,27 @@ Deno.test("anything else carries no team change", () => {
   assert.equal(teamChangeOf("order.paid", { id: "o" }), null);
   assert.equal(teamChangeOf("customer_seat.claimed", null), null);
   assert.equal(teamChangeOf("customer_seat.claimed", [seat]), null);
+});
+
+Deno.test("a team change must name its customer, except a revoked seat", () => {
+  const at = "2026-11-01T00:00:00Z";
+  const seatOf = (status: string, customer: string | null) => ({
+    kind: "seat" as const,
+    object: { id: "seat_1", created_at: at, status, customer_id: customer },
+  });
+  assert.equal(teamChangeProblem(seatOf("claimed", "cus_team")), undefined);
+  assert.equal(teamChangeProblem(seatOf("revoked", null)), undefined, "Polar clears it on revoke");
+  assert.equal(teamChangeProblem(seatOf("claimed", null)), "Event data has no customer_id");
+  assert.equal(teamChangeProblem(seatOf("pending", null)), "Event data has no customer_id");
+  assert.equal(
+    teamChangeProblem({
+      kind: "member",
+      object: { id: "mem_1", created_at: at, role: "member", customer_id: null },
+    }),
+    "Event data has no customer_id",
+  );
+  assert.equal(
+    teamChangeProblem({ kind: "team_customer", object: { id: "cus_team", created_at: at } }),
+    undefined,
+  );
 });

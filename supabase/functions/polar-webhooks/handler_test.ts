@@ -1158,20 +1158,24 @@ Deno.test("polar-webhooks keeps a team's members, seats and grants: a claimed se
     created_at: at(minute),
     modified_at: null,
   });
-  const seat = (status: string, minute: number, memberId = "mem_1") => ({
-    id: "seat_1",
-    customer_id: team.id,
-    member_id: memberId,
-    subscription_id: "sub_team",
-    order_id: null,
-    status,
-    email: null,
-    created_at: at(2),
-    modified_at: at(minute),
-    claimed_at: null,
-    revoked_at: null,
-    seat_metadata: null,
-  });
+  // As Polar sends seats: revoking one clears its customer, member and email.
+  const seat = (status: string, minute: number, memberId = "mem_1") => {
+    const revoked = status === "revoked";
+    return {
+      id: "seat_1",
+      customer_id: revoked ? null : team.id,
+      member_id: revoked ? null : memberId,
+      subscription_id: "sub_team",
+      order_id: null,
+      status,
+      email: null,
+      created_at: at(2),
+      modified_at: at(minute),
+      claimed_at: null,
+      revoked_at: revoked ? at(minute) : null,
+      seat_metadata: null,
+    };
+  };
   const event = (type: string, data: unknown) =>
     ({
       type,
