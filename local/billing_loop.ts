@@ -65,7 +65,7 @@ export async function billingLoop(
   const ada = await signUp(apiUrl, anonKey);
   const bob = await signUp(apiUrl, anonKey);
 
-  await test.step("the price list is public: anon reads the stand-in's two plans and credit pack", async () => {
+  await test.step("the price list is public: anon reads the stand-in's plans and credit pack", async () => {
     const anon = createClient(apiUrl, anonKey, { auth: { persistSession: false } });
     const { data, error } = await anon.from("polar_products")
       .select("name, is_recurring, recurring_interval, benefit_keys").order("name");
@@ -74,6 +74,7 @@ export async function billingLoop(
       { name: "Credit pack", is_recurring: false, recurring_interval: null, benefit_keys: [] },
       { name: "Pro", is_recurring: true, recurring_interval: "month", benefit_keys: ["pro"] },
       { name: "Pro yearly", is_recurring: true, recurring_interval: "year", benefit_keys: ["pro"] },
+      { name: "Team", is_recurring: true, recurring_interval: "month", benefit_keys: ["pro"] },
     ]);
   });
 

@@ -71,6 +71,7 @@ if (import.meta.main) {
       polarWebhookSecret: Deno.env.get("POLAR_WEBHOOK_SECRET") || undefined,
       polarProductIds: (Deno.env.get("POLAR_PRODUCT_IDS") ?? "").split(",").map((id) => id.trim())
         .filter(Boolean),
+      polarTeamProductId: Deno.env.get("POLAR_TEAM_PRODUCT_ID") || undefined,
       entitlementKey: Deno.env.get("POLAR_ENTITLEMENT_KEY") || undefined,
       polarWebhooks: webhooksSetting(),
       polarMeterRecomputeDelayMs: delaySetting(),
@@ -96,6 +97,7 @@ Local stack ready in ${((performance.now() - started) / 1000).toFixed(1)} s
   Publishable key  ${info.publishable_key}   (legacy anon key in dev-stack.json)
   Sync secret      in dev-stack.json (sync_secret): the reconcile's bearer token
   Product id       ${info.product_id}
+  Team product id  ${info.team_product_id ?? "none (POLAR_TEAM_PRODUCT_ID)"}   (seat-based)
   Entitlement key  ${info.entitlement_key}   (has_entitlement)
   Meter            ${info.meter}   (credit pack ${info.credit_product_id}; ${info.credit_units} a cycle)
   Demo users       ${info.users.map((user) => `${user.email} / ${user.password}`).join(", ")}

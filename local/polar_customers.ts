@@ -6,11 +6,19 @@
  * Checked against Polar's server (`server/polar/customer/service.py`): the same 422 locations and
  * messages, and 404 `ResourceNotFound` for an unknown or deleted customer.
  *
+ * With a team model (`teams`), `POST /v1/customers/` also creates `type: "team"` customers (an
+ * email of their own is optional) with their `owner` member, as Polar's member model does
+ * (`member.created`, then `customer.created`); external ids and emails are unique across both
+ * kinds; deleting a team removes its members first (`member.deleted` each, their seats and
+ * grants revoked).
+ *
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
 import { customerModel, customerStateModel } from "./polar_models.ts";
 import { listPage, sortItems } from "./polar_pages.ts";
+import { teamCustomerModel, teamStateModel } from "./polar_team_models.ts";
+import type { AnyCustomer, TeamModel } from "./polar_teams.ts";
 
 /** Options of {@linkcode createPolarCustomerRoutes}. */
 export interface PolarCustomerRoutesOptions {
@@ -21,6 +29,15 @@ export interface PolarCustomerRoutesOptions {
   ) => void | Promise<void>;
   /** The customer's Customer State; by default one with no subscription, grant or meter. */
   stateOf?: (customer: models.CustomerIndividual) => models.CustomerStateIndividual;
+  /** Team customers by id, and the model of their members: without them, no teams. */
+  teams?: { customers: Map<string, models.CustomerTeam>; model: TeamModel };
+  /** Called after a team customer is created, updated or deleted. */
+  onTeamChange?: (
+    type: "customer.created" | "customer.updated" | "customer.deleted",
+    team: models.CustomerTeam,
+  ) => void | Promise<void>;
+  /** A team's Customer State; by default one with nothing in it. */
+  teamStateOf?: (team: models.CustomerTeam) => models.CustomerStateTeam;
 }
 
 /** Answers a customer route, or `undefined` when the request is not one. */
@@ -46,11 +63,26 @@ export function createPolarCustomerRoutes(
   customers: Map<string, models.CustomerIndividual>,
   options: PolarCustomerRoutesOptions = {},
 ): PolarCustomerRoutes {
-  const live = () => [...customers.values()].filter((c) => c.deleted_at === null);
+  const teams = options.teams;
+  const live = (): AnyCustomer[] =>
+    [...customers.values(), ...(teams?.customers.values() ?? [])].filter((c) =>
+      c.deleted_at === null
+    );
   const byEmail = (email: string) =>
-    live().find((c) => c.email.toLowerCase() === email.toLowerCase());
+    live().find((c) => c.email?.toLowerCase() === email.toLowerCase());
   const byExternalId = (externalId: string) => live().find((c) => c.external_id === externalId);
-  const stateOf = options.stateOf ?? ((customer) => customerStateModel(customer));
+  const individualState = options.stateOf ?? ((customer) => customerStateModel(customer));
+  const stateOf = (customer: AnyCustomer) =>
+    customer.type === "team"
+      ? (options.teamStateOf ?? ((team) => teamStateModel(team)))(customer)
+      : individualState(customer);
+  const changed = async (
+    type: "customer.created" | "customer.updated" | "customer.deleted",
+    customer: AnyCustomer,
+  ) => {
+    if (customer.type === "team") await options.onTeamChange?.(type, customer);
+    else await options.onChange?.(type, customer);
+  };
 
   return async ({ method, url, body }) => {
     const path = url.pathname;
@@ -73,9 +105,10 @@ export function createPolarCustomerRoutes(
     if (method === "POST" && path === "/v1/customers/") {
       const email = typeof body.email === "string" ? body.email : null;
       const externalId = typeof body.external_id === "string" ? body.external_id : null;
-      if (!email) return validationError("email", "Field required", "missing");
+      const team = body.type === "team" && teams !== undefined;
+      if (!email && !team) return validationError("email", "Field required", "missing");
       const taken = [
-        ...(byEmail(email)
+        ...(email && byEmail(email)
           ? [refusal("email", "A customer with this email address already exists.")]
           : []),
         ...(externalId && byExternalId(externalId)
@@ -83,6 +116,7 @@ export function createPolarCustomerRoutes(
           : []),
       ];
       if (taken.length > 0) return Response.json({ detail: taken }, { status: 422 });
+      if (team) return await createTeam(body, { email, externalId });
       const customer = customerModel({ externalId, email });
       customers.set(customer.id, customer);
       await options.onChange?.("customer.created", customer);
@@ -97,18 +131,46 @@ export function createPolarCustomerRoutes(
       if (!customer || (external && method === "PATCH")) return notFound();
       if (method === "GET") return Response.json(customer);
       if (method === "PATCH") return await update(customer, body);
-      // Polar cancels the customer's subscriptions, revokes its benefits and clears its
-      // external_id at once.
+      // Polar removes the customer's members, cancels its subscriptions, revokes its benefits
+      // and clears its external_id at once.
+      if (customer.type === "team") await teams?.model.deleteCustomerMembers(customer.id);
       customer.deleted_at = new Date().toISOString();
       customer.external_id = null;
       customer.modified_at = customer.deleted_at;
-      await options.onChange?.("customer.deleted", customer);
+      await changed("customer.deleted", customer);
       return new Response(null, { status: 204 });
     }
     return undefined;
   };
 
-  async function update(customer: models.CustomerIndividual, body: Record<string, unknown>) {
+  async function createTeam(
+    body: Record<string, unknown>,
+    fields: { email: string | null; externalId: string | null },
+  ) {
+    const owner = typeof body.owner === "object" && body.owner !== null
+      ? body.owner as Record<string, unknown>
+      : {};
+    const ownerEmail = typeof owner.email === "string" ? owner.email : fields.email;
+    if (!ownerEmail) {
+      return validationError("email", "An email is required to create an owner member.");
+    }
+    const team = teamCustomerModel({
+      externalId: fields.externalId,
+      email: fields.email,
+      name: typeof body.name === "string" ? body.name : null,
+    });
+    teams!.customers.set(team.id, team);
+    // Polar sends member.created in the request and customer.created from a job after it.
+    await teams!.model.createOwner(team, {
+      email: ownerEmail,
+      name: typeof owner.name === "string" ? owner.name : null,
+      externalId: typeof owner.external_id === "string" ? owner.external_id : null,
+    });
+    await changed("customer.created", team);
+    return Response.json(team, { status: 201 });
+  }
+
+  async function update(customer: AnyCustomer, body: Record<string, unknown>) {
     const refusals = [];
     if ("external_id" in body && body.external_id !== customer.external_id) {
       if (customer.external_id !== null) {
@@ -118,17 +180,22 @@ export function createPolarCustomerRoutes(
       }
     }
     if (
-      typeof body.email === "string" && body.email.toLowerCase() !== customer.email.toLowerCase()
+      typeof body.email === "string" && body.email.toLowerCase() !== customer.email?.toLowerCase()
     ) {
       if (byEmail(body.email)) {
         refusals.push(refusal("email", "A customer with this email address already exists."));
       }
     }
+    if (customer.type === "team" && "type" in body && body.type !== "team") {
+      refusals.push(
+        refusal("type", "Customer type cannot be downgraded from 'team' to 'individual'."),
+      );
+    }
     if (refusals.length > 0) return Response.json({ detail: refusals }, { status: 422 });
     if (typeof body.external_id === "string") customer.external_id = body.external_id;
     if (typeof body.email === "string") customer.email = body.email;
     customer.modified_at = new Date().toISOString();
-    await options.onChange?.("customer.updated", customer);
+    await changed("customer.updated", customer);
     return Response.json(customer);
   }
 }

@@ -61,7 +61,7 @@ export function customerModel(
  * ```
  */
 export function subscriptionModel(
-  customer: models.CustomerIndividual,
+  customer: models.CustomerIndividual | models.CustomerTeam,
   fields: Partial<models.Subscription> = {},
 ): models.Subscription {
   const createdAt = fields.created_at ?? new Date().toISOString();
@@ -531,7 +531,7 @@ export function stateGrantModel(grant: models.BenefitGrant): models.CustomerStat
  * ```
  */
 export function orderModel(
-  customer: models.CustomerIndividual,
+  customer: models.CustomerIndividual | models.CustomerTeam,
   fields: {
     product: models.Product;
     amount: number;

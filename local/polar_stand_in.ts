@@ -17,6 +17,13 @@
  * `allow_multiple_subscriptions` off unless `allowMultipleSubscriptions` is set, and the checkout
  * page then refuses a second subscription with Polar's words (`polar_organizations.ts`).
  *
+ * Teams (the organization's member model and seat-based pricing on, `polar_teams.ts`): team
+ * customers with their owner, members (`polar_members.ts`), the seat-based "Team" plan bought
+ * with `seats`, seats assigned, claimed (a claim page per invitation, `/claim/{token}`) and
+ * revoked (`polar_seats.ts`), benefits granted to seat holders, member portal sessions
+ * (`polar_customer_sessions.ts`) whose page shows owners and billing managers the team's seats,
+ * and every change's webhooks in Polar's order.
+ *
  * The checkout page behaves as Polar's does about the buyer's email: a checkout created with
  * `customer_id` is locked to that customer; one created without it lets the buyer edit the email,
  * and paying reuses an existing customer with that email (keeping its `external_id`), else
@@ -31,7 +38,18 @@ import {
   createCustomerMeterUsage,
   createPolarCustomerMeterRoutes,
 } from "./polar_customer_meters.ts";
+import { createCustomerSession, type PortalSession } from "./polar_customer_sessions.ts";
 import { createPolarCustomerRoutes } from "./polar_customers.ts";
+import { createPolarMemberRoutes, type CustomerFinder } from "./polar_members.ts";
+import { createPolarSeatRoutes } from "./polar_seats.ts";
+import { teamStateModel } from "./polar_team_models.ts";
+import {
+  type AnyCustomer,
+  createTeamModel,
+  isSeatBased,
+  type TeamModel,
+  type TeamPayload,
+} from "./polar_teams.ts";
 import { createPolarEventRoutes, type IngestedEvent } from "./polar_events.ts";
 import { createPolarMeterRoutes, DEMO_METER, demoMeterModel } from "./polar_meters.ts";
 import {
@@ -48,6 +66,7 @@ import {
   orderModel,
   stateGrantModel,
   stateMeterModel,
+  stateSubscriptionModel,
   subscriptionModel,
   webhookEndpointModel,
 } from "./polar_models.ts";
@@ -58,10 +77,11 @@ import {
   refusesSecondSubscription,
 } from "./polar_organizations.ts";
 import {
+  checkoutSeats,
   createPolarProductRoutes,
-  PRICE_CENTS,
   PRO_YEARLY_PRODUCT_ID,
   standInProducts,
+  TEAM_PRODUCT_ID,
 } from "./polar_products.ts";
 import { HANDLED_EVENT_TYPES } from "../supabase/functions/_polar/polar_webhooks.ts";
 import { createPolarSubscriptionRoutes } from "./polar_subscriptions.ts";
@@ -75,6 +95,7 @@ export {
   DEMO_METER,
   DEMO_PRODUCT_ID,
   PRO_YEARLY_PRODUCT_ID,
+  TEAM_PRODUCT_ID,
 };
 
 /** The stand-in's default recompute delay of customer meters (Polar's is 15 s at least). */
@@ -104,10 +125,14 @@ export const STAND_IN_SCOPES = [
   "benefits:read",
   "checkouts:write",
   "customer_meters:read",
+  "customer_seats:read",
+  "customer_seats:write",
   "customer_sessions:write",
   "customers:read",
   "customers:write",
   "events:write",
+  "members:read",
+  "members:write",
   "meters:read",
   "organizations:read",
   "products:read",
@@ -132,9 +157,14 @@ export function requiredScopes(method: string, pathname: string): string[] | und
   const read = method === "GET";
   const resource = pathname.match(/^\/v1\/([a-z-]+)/)?.[1];
   const pair = (name: string) => read ? [`${name}:read`, `${name}:write`] : [`${name}:write`];
+  if (/^\/v1\/customers\/.+\/members(\/|$)/.test(pathname)) return pair("members");
   switch (resource) {
     case "customers":
       return pair("customers");
+    case "customer-seats":
+      // Claiming is open to anyone with the invitation token; the rest needs the seats scope.
+      if (pathname.startsWith("/v1/customer-seats/claim")) return undefined;
+      return read ? ["customer_seats:read"] : ["customer_seats:write"];
     case "checkouts":
       return pair("checkouts");
     case "customer-sessions":
@@ -181,8 +211,10 @@ export interface Delivery {
 }
 
 type Payload =
+  | TeamPayload
   | webhooks.WebhookCustomerCreatedPayload
   | webhooks.WebhookCustomerUpdatedPayload
+  | webhooks.WebhookCustomerDeletedPayload
   | webhooks.WebhookSubscriptionCreatedPayload
   | webhooks.WebhookSubscriptionActivePayload
   | webhooks.WebhookSubscriptionUpdatedPayload
@@ -198,6 +230,12 @@ export interface PolarStandIn {
   handler: (request: Request) => Promise<Response>;
   /** Customers by id. */
   customers: Map<string, models.CustomerIndividual>;
+  /** Team customers by id. */
+  teams: Map<string, models.CustomerTeam>;
+  /** Members, seats and members' benefit grants. */
+  teamModel: TeamModel;
+  /** A pending seat's claim link (the page Polar's invitation email links to), or `undefined`. */
+  claimLink(seatId: string): string | undefined;
   /** Subscriptions by id. */
   subscriptions: Map<string, models.Subscription>;
   /** Benefit grants by id, granted and revoked: Customer State lists the granted ones. */
@@ -248,15 +286,19 @@ export interface PolarStandIn {
  */
 export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
   const customers = new Map<string, models.CustomerIndividual>();
+  const teams = new Map<string, models.CustomerTeam>();
   const subscriptions = new Map<string, models.Subscription>();
   const checkouts = new Map<string, { checkout: CheckoutRecord; paid: boolean }>();
-  const sessions = new Map<string, { customerId: string; returnUrl: string | null }>();
+  const sessions = new Map<string, PortalSession>();
   const deliveries: Delivery[] = [];
   const apiRequests: string[] = [];
   const grants = new Map<string, models.BenefitGrant>();
   const meters = new Map<string, models.CustomerMeter>();
   const subscriptionRoutes = createPolarSubscriptionRoutes(subscriptions);
-  const grantRoutes = createPolarBenefitGrantRoutes(() => grants.values());
+  const grantRoutes = createPolarBenefitGrantRoutes(() => [
+    ...grants.values(),
+    ...teamModel.grants.values(),
+  ]);
   const meterRoutes = createPolarCustomerMeterRoutes(() => meters.values());
   const meterDefinitions = [demoMeterModel()];
   const meterDefinitionRoutes = createPolarMeterRoutes(() => meterDefinitions);
@@ -279,6 +321,10 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     organizationModel({ allowMultipleSubscriptions: control.allowMultipleSubscriptions })
   );
   const productOf = (id: string) => products.find((p) => p.id === id);
+  const findCustomer: CustomerFinder = (ref) =>
+    [...customers.values(), ...teams.values()].find((c) =>
+      c.deleted_at === null && ("id" in ref ? c.id === ref.id : c.external_id === ref.externalId)
+    );
   /** Polar's rule, as its checkout page applies it when the buyer confirms. */
   const refuses = (record: CheckoutRecord) =>
     refusesSecondSubscription(
@@ -313,9 +359,25 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     deliveries.push({ type: payload.type, status, sent: true });
   };
 
+  const teamModel = createTeamModel({
+    subscriptions,
+    teams,
+    emit: deliver,
+    memberSessionToken: (customer, member) => {
+      const token = `polar_cst_${crypto.randomUUID().replaceAll("-", "")}`;
+      sessions.set(token, { customerId: customer.id, memberId: member.id, returnUrl: null });
+      return token;
+    },
+  });
+  const memberRoutes = createPolarMemberRoutes(teamModel, findCustomer);
+  const seatRoutes = createPolarSeatRoutes(teamModel, subscriptions);
+
   /** Who pays: the locked customer, else the one with the typed email, else a new one. */
-  const payingCustomer = async (record: CheckoutRecord, typedEmail: string | null) => {
-    const locked = record.customer_id ? customers.get(record.customer_id) : undefined;
+  const payingCustomer = async (
+    record: CheckoutRecord,
+    typedEmail: string | null,
+  ): Promise<AnyCustomer> => {
+    const locked = record.customer_id ? findCustomer({ id: record.customer_id }) : undefined;
     if (locked) return locked;
     const email = typedEmail || record.customer_email;
     const existing = [...customers.values()].find((c) =>
@@ -364,13 +426,23 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       });
     }
   };
+  /** A team's state: its live subscriptions (with their seats) and its members' grants. */
+  const teamStateOf = (team: models.CustomerTeam) =>
+    teamStateModel(team, {
+      subscriptions: [...subscriptions.values()]
+        .filter((s) => s.customer_id === team.id && ["active", "trialing"].includes(s.status))
+        .map((s) => ({ ...stateSubscriptionModel(s), seats: s.seats ?? null })),
+      grants: [...teamModel.grants.values()]
+        .filter((g) => g.customer_id === team.id && g.is_granted)
+        .map(stateGrantModel),
+    });
   /** Polar recomputes the state when it sends it, after the events of the change. */
-  const deliverState = (customer: models.CustomerIndividual) =>
+  const deliverState = (customer: AnyCustomer) =>
     deliver({
       type: "customer.state_changed",
       timestamp: new Date().toISOString(),
       api_version: API_VERSION,
-      data: stateOf(customer),
+      data: customer.type === "team" ? teamStateOf(customer) : stateOf(customer),
     });
 
   const usage = createCustomerMeterUsage({
@@ -401,6 +473,20 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
 
   const customerRoutes = createPolarCustomerRoutes(customers, {
     stateOf,
+    teams: { customers: teams, model: teamModel },
+    teamStateOf,
+    onTeamChange: async (type, team) => {
+      const now = new Date().toISOString();
+      if (type === "customer.deleted") {
+        // Polar's subscription.cancel_customer job: each live subscription revoked, its seats too.
+        for (const subscription of subscriptions.values()) {
+          if (subscription.customer_id !== team.id || subscription.ended_at) continue;
+          await endNow(subscription);
+        }
+      }
+      await deliver({ type, timestamp: now, api_version: API_VERSION, data: team } as Payload);
+      await deliverState(team);
+    },
     onChange: async (type, customer) => {
       const now = new Date().toISOString();
       if (type === "customer.deleted") {
@@ -431,7 +517,12 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
 
   const pay = async (record: CheckoutRecord, typedEmail: string | null) => {
     const now = new Date().toISOString();
-    const customer = await payingCustomer(record, typedEmail);
+    const paying = await payingCustomer(record, typedEmail);
+    if (paying.type === "team" || isSeatBased(productOf(record.product_id)!)) {
+      await paySeats(record, paying);
+      return;
+    }
+    const customer = paying;
     if (record.product_id === CREDIT_PACK_PRODUCT_ID) {
       // A one-time product: an order, no subscription; its meter_credit benefit adds units.
       const order = orderModel(customer, {
@@ -478,6 +569,33 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     credit();
   };
 
+  /**
+   * A seat-based subscription: its benefits go to the seat holders when they claim a seat, not
+   * to the paying customer, so it grants nothing now.
+   */
+  const paySeats = async (record: CheckoutRecord, customer: AnyCustomer) => {
+    const now = new Date().toISOString();
+    const product = productOf(record.product_id)!;
+    const subscription = subscriptionRecord(customer, record, product);
+    subscriptions.set(subscription.id, subscription);
+    for (const type of ["subscription.created", "subscription.active"] as const) {
+      await deliver({ type, timestamp: now, api_version: API_VERSION, data: subscription });
+    }
+    await deliver({
+      type: "order.paid",
+      timestamp: now,
+      api_version: API_VERSION,
+      data: orderModel(customer, {
+        product,
+        amount: record.amount,
+        subscriptionId: subscription.id,
+        checkoutId: record.id,
+        metadata: record.metadata,
+      }),
+    });
+    await deliverState(customer);
+  };
+
   const cancel = async (subscription: models.Subscription) => {
     const now = new Date().toISOString();
     Object.assign(subscription, {
@@ -498,19 +616,23 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       api_version: API_VERSION,
       data: subscription,
     });
-    await deliverState(subscription.customer as models.CustomerIndividual);
+    await deliverState(subscription.customer as AnyCustomer);
   };
 
-  /** "End now": the subscription is revoked at once, and its benefit with it. */
-  const endNow = async (subscription: models.Subscription) => {
+  /**
+   * "End now": the subscription is revoked at once, and its benefit with it; a seat-based
+   * subscription's seats are revoked after it (Polar's `revoke_all_seats_for_subscription`).
+   */
+  async function endNow(subscription: models.Subscription) {
     const now = new Date().toISOString();
     revoke(subscription, now);
     revokeBenefits(subscription, now);
     for (const type of ["subscription.updated", "subscription.revoked"] as const) {
       await deliver({ type, timestamp: now, api_version: API_VERSION, data: subscription });
     }
-    await deliverState(subscription.customer as models.CustomerIndividual);
-  };
+    await teamModel.revokeSubscriptionSeats(subscription);
+    await deliverState(subscription.customer as AnyCustomer);
+  }
 
   const handler = async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
@@ -519,7 +641,12 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     if (pathname.startsWith("/v1/")) {
       apiRequests.push(route);
       const bearer = request.headers.get("Authorization")?.match(/^Bearer (\S+)$/)?.[1];
-      if (!bearer || (control.acceptedToken !== undefined && bearer !== control.acceptedToken)) {
+      // Claiming a seat is the invitee's, with the invitation token and no access token.
+      const open = pathname.startsWith("/v1/customer-seats/claim");
+      if (
+        !open &&
+        (!bearer || (control.acceptedToken !== undefined && bearer !== control.acceptedToken))
+      ) {
         // Polar's auth middleware, before any route: authlib's InvalidTokenError.
         return Response.json({
           error: "invalid_token",
@@ -548,26 +675,16 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       }
       const body = await request.json().catch(() => ({}));
       if (route === "POST /v1/customer-sessions/") {
-        const customer = customers.get(String(body.customer_id));
-        if (!customer) return validationError("customer_id", "Customer does not exist.");
-        const token = `polar_cst_${crypto.randomUUID().replaceAll("-", "")}`;
-        const returnUrl = typeof body.return_url === "string" ? body.return_url : null;
-        sessions.set(token, { customerId: customer.id, returnUrl });
-        return Response.json(
-          {
-            created_at: new Date().toISOString(),
-            modified_at: null,
-            id: crypto.randomUUID(),
-            token,
-            expires_at: new Date(Date.now() + 3600_000).toISOString(),
-            return_url: returnUrl,
-            customer_portal_url: `${options.baseUrl}/portal/${token}`,
-            customer_id: customer.id,
-            customer,
-          } satisfies models.CustomerSession,
-          { status: 201 },
-        );
+        return createCustomerSession(body, {
+          findCustomer,
+          teams: teamModel,
+          sessions,
+          portalUrl: (token) => `${options.baseUrl}/portal/${token}`,
+        });
       }
+      const teamAnswer = (await memberRoutes({ method: request.method, url, body })) ??
+        (await seatRoutes({ method: request.method, url, body }));
+      if (teamAnswer) return teamAnswer;
       const listAnswer = subscriptionRoutes({ method: request.method, url }) ??
         productRoutes({ method: request.method, url }) ??
         organizationRoutes({ method: request.method, url }) ??
@@ -598,10 +715,12 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         ) {
           return validationError("products", "Product does not exist.");
         }
-        if (typeof body.customer_id === "string" && !customers.has(body.customer_id)) {
+        if (typeof body.customer_id === "string" && !findCustomer({ id: body.customer_id })) {
           return validationError("customer_id", "Customer does not exist.");
         }
-        const record = checkoutRecord(options.baseUrl, body);
+        const seats = checkoutSeats(productOf(String(products[0]))!, body.seats);
+        if (seats.refusal) return Response.json({ detail: [seats.refusal] }, { status: 422 });
+        const record = checkoutRecord(options.baseUrl, body, seats);
         checkouts.set(record.client_secret, { checkout: record, paid: false });
         return Response.json(record, { status: 201 });
       }
@@ -627,9 +746,23 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
         return Response.redirect(successUrl, 303);
       }
       const locked = entry.checkout.customer_id
-        ? customers.get(entry.checkout.customer_id)
+        ? findCustomer({ id: entry.checkout.customer_id })
         : undefined;
       return html(checkoutPage(entry.checkout, entry.paid, locked, refuses(entry.checkout)));
+    }
+    if (page === "claim" && teamModel.pendingSeat(key)) {
+      if (request.method === "POST") {
+        // What Polar's claim page does: POST /v1/customer-seats/claim, then the member's portal.
+        const claimed = await teamModel.claimSeat(key);
+        return Response.redirect(
+          `${options.baseUrl}/portal/${claimed.customer_session_token}`,
+          303,
+        );
+      }
+      return html(claimPage(key, teamModel.pendingSeat(key)!, subscriptions));
+    }
+    if (page === "portal" && sessions.get(key)?.memberId) {
+      return await memberPortal(request, key, sessions.get(key)!, action, url);
     }
     if (page === "portal" && sessions.has(key)) {
       const session = sessions.get(key)!;
@@ -649,6 +782,46 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     return new Response("Not found", { status: 404 });
   };
 
+  /**
+   * A member's portal (Polar's member session): owners and billing managers see the team's
+   * seats and may revoke one or cancel the subscription; a member sees their own benefits.
+   */
+  const memberPortal = async (
+    request: Request,
+    key: string,
+    session: PortalSession,
+    action: string | undefined,
+    url: URL,
+  ) => {
+    const customer = findCustomer({ id: session.customerId });
+    const member = teamModel.liveMembers(session.customerId).find((m) => m.id === session.memberId);
+    if (!customer || !member) return html(`<h1>Customer portal</h1><p>Session ended.</p>`, 401);
+    const manager = member.role === "owner" || member.role === "billing_manager";
+    const owned = [...subscriptions.values()].filter((s) => s.customer_id === customer.id);
+    if (request.method === "POST" && manager) {
+      const form = await request.formData().catch(() => undefined);
+      if (action === "revoke") {
+        const seat = teamModel.seats.get(String(form?.get("seat_id") ?? ""));
+        const mine = seat && owned.some((s) => s.id === seat.subscription_id);
+        if (mine) await teamModel.revokeSeat(seat);
+      }
+      const live = owned.find((s) => s.status === "active");
+      if (action === "cancel" && live && !live.cancel_at_period_end) await cancel(live);
+      if (action === "end" && live) await endNow(live);
+      return Response.redirect(`${options.baseUrl}/portal/${key}`, 303);
+    }
+    void url;
+    const seats = manager
+      ? owned.flatMap((s) =>
+        teamModel.seatsList(s).seats.map((seat) => ({ seat, subscription: s }))
+      )
+      : [];
+    const benefits = [...teamModel.grants.values()].filter((g) =>
+      g.member_id === member.id && g.is_granted
+    );
+    return html(memberPortalPage({ key, customer, member, owned, seats, benefits, session }));
+  };
+
   const publishCatalog = async () => {
     for (const product of products) {
       await deliver({
@@ -665,6 +838,14 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
     products,
     publishCatalog,
     customers,
+    teams,
+    teamModel,
+    claimLink: (seatId: string) => {
+      const token = [...teamModel.invitations].find(([, id]) => id === seatId)?.[0];
+      return token && teamModel.pendingSeat(token)
+        ? `${options.baseUrl}/claim/${token}`
+        : undefined;
+    },
     subscriptions,
     grants,
     meters,
@@ -693,9 +874,15 @@ interface CheckoutRecord {
   modified_at: string | null;
   expires_at: string;
   amount: number;
+  /** The seats bought, for a seat-based product; `null` otherwise. */
+  seats: number | null;
 }
 
-function checkoutRecord(baseUrl: string, body: Record<string, unknown>): CheckoutRecord {
+function checkoutRecord(
+  baseUrl: string,
+  body: Record<string, unknown>,
+  price: { seats: number | null; amount: number },
+): CheckoutRecord {
   const clientSecret = `polar_c_${crypto.randomUUID().replaceAll("-", "")}`;
   const text = (value: unknown) => (typeof value === "string" ? value : null);
   return {
@@ -713,12 +900,13 @@ function checkoutRecord(baseUrl: string, body: Record<string, unknown>): Checkou
     created_at: new Date().toISOString(),
     modified_at: null,
     expires_at: new Date(Date.now() + 3600_000).toISOString(),
-    amount: PRICE_CENTS[String((body.products as unknown[])[0])] ?? 1000,
+    amount: price.amount,
+    seats: price.seats,
   };
 }
 
 function subscriptionRecord(
-  customer: models.CustomerIndividual,
+  customer: AnyCustomer,
   checkout: CheckoutRecord,
   product: models.Product,
 ): models.Subscription {
@@ -737,6 +925,7 @@ function subscriptionRecord(
     amount: checkout.amount,
     recurring_interval: product.recurring_interval ?? "month",
     current_period_end: periodEnd,
+    seats: checkout.seats,
   });
 }
 
@@ -775,12 +964,12 @@ function html(body: string, status = 200): Response {
 function checkoutPage(
   checkout: CheckoutRecord,
   paid: boolean,
-  customer: models.CustomerIndividual | undefined,
+  customer: AnyCustomer | undefined,
   refused = false,
 ): string {
   // A checkout for a customer shows that customer's email, locked, as Polar's page does.
   const email = customer
-    ? `<p>For <strong class="email">${escape(customer.email)}</strong></p>`
+    ? `<p>For <strong class="email">${escape(customer.email ?? customer.name ?? "")}</strong></p>`
     : `<label>Email <input name="email" type="email" value="${
       escape(checkout.customer_email ?? "")
     }"></label>`;
@@ -793,6 +982,8 @@ function checkoutPage(
     } once`
     : checkout.product_id === PRO_YEARLY_PRODUCT_ID
     ? `Pro yearly, $${(checkout.amount / 100).toFixed(2)} a year`
+    : checkout.seats !== null
+    ? `Team, ${checkout.seats} seats, $${(checkout.amount / 100).toFixed(2)} a month`
     : `Pro, $${(checkout.amount / 100).toFixed(2)} a month`;
   return `<h1>Checkout</h1><p>${escape(what)}</p>` +
     (paid
@@ -835,4 +1026,74 @@ function portalPage(
         `<button type="submit">End now</button></form>`
       : "") +
     (returnUrl ? `<p><a href="${escape(returnUrl)}">Back to the app</a></p>` : "");
+}
+
+function claimPage(
+  token: string,
+  seat: models.CustomerSeat,
+  subscriptions: Map<string, models.Subscription>,
+): string {
+  const product = subscriptions.get(seat.subscription_id ?? "")?.product.name ?? "a plan";
+  return `<h1>Claim your seat</h1><p>A seat of <strong>${escape(product)}</strong> for ` +
+    `<strong class="email">${escape(seat.email ?? "")}</strong>.</p>` +
+    `<form method="post" action="/claim/${
+      escape(token)
+    }"><button type="submit">Claim seat</button></form>`;
+}
+
+function memberPortalPage(page: {
+  key: string;
+  customer: AnyCustomer;
+  member: models.Member;
+  owned: models.Subscription[];
+  seats: { seat: models.CustomerSeat; subscription: models.Subscription }[];
+  benefits: models.BenefitGrant[];
+  session: PortalSession;
+}): string {
+  const { key, customer, member, owned, seats, benefits, session } = page;
+  const manager = member.role === "owner" || member.role === "billing_manager";
+  const who = `<p><span class="member">${escape(member.email)}</span> (<span class="role">${
+    escape(member.role)
+  }</span>) of <strong class="team">${escape(customer.name ?? customer.email ?? "")}</strong></p>`;
+  const mine = `<h2>Your benefits</h2><ul class="benefits">${
+    benefits.map((g) => `<li>${escape(g.benefit.description)}</li>`).join("") ||
+    "<li>None</li>"
+  }</ul>`;
+  if (!manager) return `<h1>Customer portal</h1>${who}${mine}${back(session.returnUrl)}`;
+  const live = owned.find((s) => s.status === "active");
+  const rows = seats.map(({ seat }) =>
+    `<li class="seat" data-seat-id="${escape(seat.id)}"><span class="status">${
+      escape(seat.status)
+    }</span> ${escape(seat.email ?? "(free)")}` +
+    (seat.status === "revoked"
+      ? ""
+      : `<form method="post" action="/portal/${escape(key)}/revoke">` +
+        `<input type="hidden" name="seat_id" value="${escape(seat.id)}">` +
+        `<button type="submit">Revoke</button></form>`) +
+    `</li>`
+  ).join("");
+  const subscription = owned.map((s) =>
+    `<li><strong>${escape(s.product.name)}</strong>: <span class="status">${
+      escape(s.status)
+    }</span>` +
+    (s.seats ? `, ${s.seats} seats` : "") +
+    (s.cancel_at_period_end && !s.ended_at ? ", cancels at period end" : "") + `</li>`
+  ).join("");
+  return `<h1>Customer portal</h1>${who}<h2>Subscriptions</h2><ul>${
+    subscription || "<li>No subscriptions</li>"
+  }</ul><h2>Seats</h2><ul class="seats">${rows || "<li>No seats</li>"}</ul>` +
+    (live && !live.cancel_at_period_end
+      ? `<form method="post" action="/portal/${escape(key)}/cancel">` +
+        `<button type="submit">Cancel subscription</button></form>`
+      : "") +
+    (live
+      ? `<form method="post" action="/portal/${
+        escape(key)
+      }/end"><button type="submit">End now</button></form>`
+      : "") +
+    mine + back(session.returnUrl);
+}
+
+function back(returnUrl: string | null): string {
+  return returnUrl ? `<p><a href="${escape(returnUrl)}">Back to the app</a></p>` : "";
 }

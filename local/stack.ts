@@ -27,6 +27,7 @@ import {
   DEMO_PRODUCT_ID,
   type PolarStandIn,
   PRO_YEARLY_PRODUCT_ID,
+  TEAM_PRODUCT_ID,
 } from "./polar_stand_in.ts";
 import { createSupabaseApi, translateApiKey } from "./supabase_api.ts";
 import { createWebhookSecret } from "./webhook_signing.ts";
@@ -62,6 +63,9 @@ export interface StackOptions {
   /** Your sandbox products' ids, required with {@linkcode polarAccessToken}: the functions'
    * `POLAR_PRODUCT_IDS`, and the first is the example app's product. */
   polarProductIds?: readonly string[];
+  /** Your sandbox's seat-based product for teams (`POLAR_TEAM_PRODUCT_ID`), optional with
+   * {@linkcode polarAccessToken}; also allowed to the functions. */
+  polarTeamProductId?: string;
   /** The metadata `key` of the feature flag your product grants (`has_entitlement(key)`), for the
    * example app; `pro` (the stand-in's) by default. */
   entitlementKey?: string;
@@ -149,6 +153,9 @@ export interface StackInfo {
   meter: string;
   /** The one-time credit pack product: its `meter_credit` benefit adds units to {@linkcode meter}. */
   credit_product_id: string;
+  /** The seat-based "Team" plan (bought with `seats`; each claimed seat grants
+   * {@linkcode entitlement_key} to its member); `null` against a real sandbox without one. */
+  team_product_id: string | null;
   /** The units the demo subscription's `meter_credit` benefit grants per cycle. */
   credit_units: number;
   /** The demo users. */
@@ -200,6 +207,9 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const productIds = options.polarAccessToken
     ? checkRealPolarOptions(options)
     : [DEMO_PRODUCT_ID, PRO_YEARLY_PRODUCT_ID, CREDIT_PACK_PRODUCT_ID];
+  const teamProductId = options.polarAccessToken
+    ? options.polarTeamProductId ?? null
+    : TEAM_PRODUCT_ID;
   const cleanups: (() => Promise<void>)[] = [];
   const close = async () => {
     for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
@@ -272,7 +282,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       POLAR_ACCESS_TOKEN: options.polarAccessToken ?? "polar_oat_local_stand_in",
       POLAR_SERVER: "sandbox",
       ...(realPolar ? {} : { POLAR_API_URL: polarUrl }),
-      POLAR_PRODUCT_IDS: productIds.join(","),
+      POLAR_PRODUCT_IDS: [
+        ...productIds,
+        ...(teamProductId && !productIds.includes(teamProductId) ? [teamProductId] : []),
+      ].join(","),
       POLAR_WEBHOOK_SECRET: webhookSecret,
       // Against the stand-in nothing needs pacing unless a test asks; against real Polar the
       // function's defaults (shares of Polar's limit) apply.
@@ -411,6 +424,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       entitlement_key: options.entitlementKey ?? DEMO_ENTITLEMENT_KEY,
       meter: DEMO_METER.name,
       credit_product_id: CREDIT_PACK_PRODUCT_ID,
+      team_product_id: teamProductId,
       credit_units: DEMO_CREDIT_UNITS,
       users: [...DEMO_USERS],
     };

@@ -8,12 +8,30 @@
  * keeps what it inserted in `events`; the fake does not recompute customer meters from them (set
  * `states` for the balances a test wants).
  *
+ * Teams, with the stand-in's modules (`local/polar_teams.ts`): `POST /v1/customers/` with
+ * `type: "team"` and its owner, the members routes, the seats routes, member sessions, and
+ * checkouts with `seats` (refused for a product not sold by the seat). The webhooks Polar would
+ * send for them are kept in `teamWebhooks`, not delivered. `addTeam` and `addTeamSubscription`
+ * set a test's starting point.
+ *
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
 import { createPolarBenefitGrantRoutes } from "../../../../local/polar_benefit_grants.ts";
 import { createPolarCustomerMeterRoutes } from "../../../../local/polar_customer_meters.ts";
 import { createPolarCustomerRoutes } from "../../../../local/polar_customers.ts";
+import {
+  createCustomerSession,
+  type PortalSession,
+} from "../../../../local/polar_customer_sessions.ts";
+import { createPolarMemberRoutes, type CustomerFinder } from "../../../../local/polar_members.ts";
+import { createPolarSeatRoutes } from "../../../../local/polar_seats.ts";
+import { teamCustomerModel } from "../../../../local/polar_team_models.ts";
+import {
+  createTeamModel,
+  type TeamModel,
+  type TeamPayload,
+} from "../../../../local/polar_teams.ts";
 import { createPolarEventRoutes, type IngestedEvent } from "../../../../local/polar_events.ts";
 import { createPolarMeterRoutes, demoMeterModel } from "../../../../local/polar_meters.ts";
 import {
@@ -21,6 +39,7 @@ import {
   customerModel,
   customerStateModel,
   listedBenefitGrantModel,
+  subscriptionModel,
 } from "../../../../local/polar_models.ts";
 import {
   alreadyActiveSubscription,
@@ -28,7 +47,12 @@ import {
   organizationModel,
   refusesSecondSubscription,
 } from "../../../../local/polar_organizations.ts";
-import { createPolarProductRoutes, standInProducts } from "../../../../local/polar_products.ts";
+import {
+  checkoutSeats,
+  createPolarProductRoutes,
+  standInProducts,
+  TEAM_PRODUCT_ID,
+} from "../../../../local/polar_products.ts";
 import { createPolarSubscriptionRoutes } from "../../../../local/polar_subscriptions.ts";
 import { serveOnLoopback } from "./loopback.ts";
 
@@ -70,8 +94,14 @@ export interface FakePolar extends AsyncDisposable {
   meters: models.Meter[];
   /** The events `POST /v1/events/ingest` inserted (duplicates and refused batches are not kept). */
   events: IngestedEvent[];
-  /** The products `GET /v1/products/` lists: the stand-in's catalog unless a test changes it. */
+  /**
+   * The products `GET /v1/products/` lists: the stand-in's catalog without the "Team" plan
+   * (which tests of the catalog predate) unless a test changes it. Checkouts know the Team plan
+   * either way ({@linkcode teamProduct}).
+   */
   products: models.Product[];
+  /** The stand-in's seat-based "Team" plan, which checkouts with `seats` buy. */
+  teamProduct: models.Product;
   /** The organization's `allow_multiple_subscriptions` (Polar's default: off). */
   allowMultipleSubscriptions: boolean;
   /**
@@ -84,6 +114,22 @@ export interface FakePolar extends AsyncDisposable {
   addCustomer(
     fields?: { id?: string; externalId?: string; email?: string },
   ): models.CustomerIndividual;
+  /** Team customers by id. */
+  teams: Map<string, models.CustomerTeam>;
+  /** Members, seats and members' grants, with the stand-in's rules. */
+  teamModel: TeamModel;
+  /** The team webhooks Polar would have sent (members, seats, members' grants), in order. */
+  teamWebhooks: TeamPayload[];
+  /** Member and customer sessions created, by token. */
+  sessions: Map<string, PortalSession>;
+  /**
+   * Adds a team customer and its owner member (no webhook recorded) and returns both.
+   */
+  addTeam(
+    fields: { externalId: string; name?: string; owner: { email: string; externalId: string } },
+  ): Promise<{ team: models.CustomerTeam; owner: models.Member }>;
+  /** Adds an active monthly subscription of the seat-based "Team" plan with `seats` seats. */
+  addTeamSubscription(team: models.CustomerTeam, seats: number): models.Subscription;
 }
 
 /**
@@ -98,12 +144,32 @@ export interface FakePolar extends AsyncDisposable {
  */
 export async function startFakePolar(): Promise<FakePolar> {
   const customers = new Map<string, models.CustomerIndividual>();
+  const teams = new Map<string, models.CustomerTeam>();
+  const teamWebhooks: TeamPayload[] = [];
+  const sessions = new Map<string, PortalSession>();
   const states = new Map<string, models.CustomerStateIndividual>();
   const webhookEndpoints: models.WebhookEndpoint[] = [];
   const subscriptions = new Map<string, models.Subscription>();
   const subscriptionRoutes = createPolarSubscriptionRoutes(subscriptions);
+  const teamModel = createTeamModel({
+    subscriptions,
+    teams,
+    emit: (payload) => void teamWebhooks.push(payload),
+    memberSessionToken: (customer, member) => {
+      const token = `polar_cst_${crypto.randomUUID().replaceAll("-", "")}`;
+      sessions.set(token, { customerId: customer.id, memberId: member.id, returnUrl: null });
+      return token;
+    },
+  });
+  const findCustomer: CustomerFinder = (ref) =>
+    [...customers.values(), ...teams.values()].find((c) =>
+      c.deleted_at === null && ("id" in ref ? c.id === ref.id : c.external_id === ref.externalId)
+    );
+  const memberRoutes = createPolarMemberRoutes(teamModel, findCustomer);
+  const seatRoutes = createPolarSeatRoutes(teamModel, subscriptions);
   const customerRoutes = createPolarCustomerRoutes(customers, {
     stateOf: (customer) => ({ ...(states.get(customer.id) ?? customerStateModel(customer)) }),
+    teams: { customers: teams, model: teamModel },
   });
   const live = () => [...states.values()].filter((state) => customers.has(state.id));
   const grantRoutes = createPolarBenefitGrantRoutes(() =>
@@ -123,7 +189,9 @@ export async function startFakePolar(): Promise<FakePolar> {
   const events: IngestedEvent[] = [];
   const eventRoutes = createPolarEventRoutes({ events, customers });
   const requests: RecordedPolarRequest[] = [];
-  const products = standInProducts();
+  const catalog = standInProducts();
+  const teamProduct = catalog.find((p) => p.id === TEAM_PRODUCT_ID)!;
+  const products = catalog.filter((p) => p !== teamProduct);
   const productRoutes = createPolarProductRoutes(() => products);
   const state = {
     mode: "ok" as FakePolarMode,
@@ -166,7 +234,18 @@ export async function startFakePolar(): Promise<FakePolar> {
       case "drop":
         throw new Error("connection dropped by the fake");
     }
-    if (route === "POST /v1/customer-sessions/") return createCustomerSession(customers, body);
+    if (route === "POST /v1/customer-sessions/") {
+      return createCustomerSession(body, {
+        findCustomer,
+        teams: teamModel,
+        sessions,
+        portalUrl: (token) =>
+          `https://sandbox.polar.sh/acme/portal?customer_session_token=${token}`,
+      });
+    }
+    const teamAnswer = (await memberRoutes({ method: request.method, url, body })) ??
+      (await seatRoutes({ method: request.method, url, body }));
+    if (teamAnswer) return teamAnswer;
     if (route === "POST /v1/checkouts/") {
       const first = Array.isArray(body.products)
         ? products.find((p) => p.id === body.products[0])
@@ -186,7 +265,7 @@ export async function startFakePolar(): Promise<FakePolar> {
       ) {
         return alreadyActiveSubscription();
       }
-      return createCheckout(customers, body);
+      return createCheckout(findCustomer, [...products, teamProduct], body);
     }
     const listAnswer = subscriptionRoutes({ method: request.method, url }) ??
       productRoutes({ method: request.method, url }) ??
@@ -228,6 +307,7 @@ export async function startFakePolar(): Promise<FakePolar> {
       state.delayMs = ms;
     },
     products,
+    teamProduct,
     get allowMultipleSubscriptions() {
       return state.allowMultipleSubscriptions;
     },
@@ -244,6 +324,32 @@ export async function startFakePolar(): Promise<FakePolar> {
       const customer = customerFixture(fields);
       customers.set(customer.id, customer);
       return customer;
+    },
+    teams,
+    teamModel,
+    teamWebhooks,
+    sessions,
+    async addTeam(fields) {
+      const team = teamCustomerModel({ externalId: fields.externalId, name: fields.name });
+      teams.set(team.id, team);
+      const before = teamWebhooks.length;
+      const owner = await teamModel.createOwner(team, fields.owner);
+      teamWebhooks.splice(before);
+      return { team, owner };
+    },
+    addTeamSubscription(team, seats) {
+      const product = teamProduct;
+      const price = checkoutSeats(product, seats);
+      const subscription = subscriptionModel(team, {
+        status: "active",
+        product_id: product.id,
+        product,
+        prices: product.prices,
+        seats,
+        amount: price.refusal ? 0 : price.amount,
+      });
+      subscriptions.set(subscription.id, subscription);
+      return subscription;
     },
     [Symbol.asyncDispose]: () => server.shutdown(),
   };
@@ -271,36 +377,20 @@ export function validationError(field: string, msg: string): Response {
   }, { status: 422 });
 }
 
-function createCustomerSession(
-  customers: Map<string, models.CustomerIndividual>,
-  body: Record<string, unknown>,
-): Response {
-  const customer = customers.get(String(body.customer_id));
-  if (!customer) return validationError("customer_id", "Customer does not exist.");
-  const token = `polar_cst_${crypto.randomUUID().replaceAll("-", "")}`;
-  const session: models.CustomerSession = {
-    created_at: new Date().toISOString(),
-    modified_at: null,
-    id: crypto.randomUUID(),
-    token,
-    expires_at: new Date(Date.now() + 3600_000).toISOString(),
-    return_url: typeof body.return_url === "string" ? body.return_url : null,
-    customer_portal_url: `https://sandbox.polar.sh/acme/portal?customer_session_token=${token}`,
-    customer_id: customer.id,
-    customer,
-  };
-  return Response.json(session, { status: 201 });
-}
-
 function createCheckout(
-  customers: Map<string, models.CustomerIndividual>,
+  findCustomer: CustomerFinder,
+  catalog: models.Product[],
   body: Record<string, unknown>,
 ): Response {
-  if (typeof body.customer_id === "string" && !customers.has(body.customer_id)) {
+  if (typeof body.customer_id === "string" && !findCustomer({ id: body.customer_id })) {
     return validationError("customer_id", "Customer does not exist.");
   }
   const products = Array.isArray(body.products) ? body.products : [];
   if (products.length === 0) return validationError("products", "Field required");
+  // Polar's seat rules for the product bought (an unknown product has none here).
+  const product = catalog.find((p) => p.id === products[0]);
+  const seats = product ? checkoutSeats(product, body.seats) : { seats: null, amount: 1000 };
+  if (seats.refusal) return Response.json({ detail: [seats.refusal] }, { status: 422 });
   const id = crypto.randomUUID();
   const clientSecret = `polar_c_${crypto.randomUUID().replaceAll("-", "")}`;
   // The fields the functions read, with the rest of Polar's Checkout left out.
@@ -316,7 +406,8 @@ function createCheckout(
     success_url: String(body.success_url ?? "https://polar.sh/"),
     return_url: typeof body.return_url === "string" ? body.return_url : null,
     embed_origin: null,
-    amount: 1000,
+    amount: seats.amount,
+    seats: seats.seats,
     customer_id: typeof body.customer_id === "string" ? body.customer_id : null,
     external_customer_id: typeof body.external_customer_id === "string"
       ? body.external_customer_id
