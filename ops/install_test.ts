@@ -42,13 +42,13 @@ Deno.test("install into a fresh supabase init project adds only its own files, a
     const source = await readSource(REPOSITORY_ROOT);
     for (const path of changed) {
       assert.ok(
-        /^supabase\/(functions\/(checkout|polar-webhooks|portal|sync|_polar)\/|migrations\/|tests\/database\/polar_billing\/|polar-billing)/
+        /^supabase\/(functions\/(checkout|polar-webhooks|portal|seats|sync|_polar)\/|migrations\/|tests\/database\/polar_billing\/|polar-billing)/
           .test(path) || path === "supabase/config.toml",
         `unexpected change: ${path}`,
       );
     }
     assert.ok(after.get("supabase/config.toml")!.startsWith(before.get("supabase/config.toml")!));
-    for (const name of ["checkout", "polar-webhooks", "portal", "sync"]) {
+    for (const name of ["checkout", "polar-webhooks", "portal", "seats", "sync"]) {
       assert.match(
         after.get("supabase/config.toml")!,
         new RegExp(

@@ -9,7 +9,7 @@
 import { moduleGraph } from "./module_graph.ts";
 
 /** The functions an install adds, in the order they are listed. */
-export const BILLING_FUNCTIONS = ["checkout", "polar-webhooks", "portal", "sync"] as const;
+export const BILLING_FUNCTIONS = ["checkout", "polar-webhooks", "portal", "seats", "sync"] as const;
 
 /** The folder the functions' shared modules live in, in this project and in every target. */
 export const SHARED_DIR = "_polar";
@@ -67,7 +67,7 @@ export interface Source {
  * @example
  * ```ts
  * const source = await readSource(new URL("../../", import.meta.url).pathname);
- * source.functions.map((f) => f.name); // ["checkout", "polar-webhooks", "portal", "sync"]
+ * source.functions.map((f) => f.name); // ["checkout", "polar-webhooks", "portal", "seats", "sync"]
  * ```
  */
 export async function readSource(root: string): Promise<Source> {

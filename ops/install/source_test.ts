@@ -3,12 +3,13 @@ import { pinnedImports, readSource } from "./source.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-Deno.test("readSource takes the four functions, the _polar modules they reach, and no test file", async () => {
+Deno.test("readSource takes the five functions, the _polar modules they reach, and no test file", async () => {
   const source = await readSource(ROOT);
   assert.deepEqual(source.functions.map((f) => f.name), [
     "checkout",
     "polar-webhooks",
     "portal",
+    "seats",
     "sync",
   ]);
   const paths = [...source.functions.flatMap((f) => f.files), ...source.shared].map((f) => f.path);

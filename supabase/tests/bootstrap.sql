@@ -44,6 +44,8 @@ create table if not exists auth.users (
   deleted_at timestamptz
 );
 alter table auth.users add column if not exists deleted_at timestamptz;
+-- Set when the user confirmed their email; invitations by email go to confirmed addresses only.
+alter table auth.users add column if not exists email_confirmed_at timestamptz;
 
 -- The caller's user id. After a transaction that set request.jwt.claims, the setting reads
 -- back as '' rather than NULL, which must mean "no user", not a cast error.

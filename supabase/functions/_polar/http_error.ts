@@ -7,6 +7,7 @@
 /** The HTTP statuses the functions answer with. */
 export const STATUS = {
   OK: 200,
+  Created: 201,
   Accepted: 202,
   NoContent: 204,
   BadRequest: 400,

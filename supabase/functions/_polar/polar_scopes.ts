@@ -14,8 +14,13 @@ export const POLAR_SCOPES = {
     "checkouts:write",
     "products:read",
     "organizations:read",
+    // A team's checkout: the team's members (server/polar/member/auth.py).
+    "members:read",
+    "members:write",
   ],
   portal: ["customer_sessions:write"],
+  // server/polar/customer_seat/auth.py: listing needs read, assigning and revoking write.
+  seats: ["customer_seats:read", "customer_seats:write"],
   sync: [
     "customers:read",
     "customers:write",

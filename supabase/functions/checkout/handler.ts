@@ -30,7 +30,10 @@ import {
   isAlreadyActiveSubscription,
 } from "../_polar/subscription_rule.ts";
 import type { VerifiedUser } from "../_polar/auth.ts";
+import { createTeamBillingCheck, createTeamStore } from "../_polar/team_billing.ts";
+import { createPolarTeamApi, createTeamCustomerResolver } from "../_polar/team_customer.ts";
 import { type CheckoutRequest, createCheckoutRequestReader } from "./request.ts";
+import { createTeamCheckout, type TeamCheckoutDependencies } from "./team.ts";
 
 /** The body of Polar's `POST /v1/checkouts/`. */
 export type CheckoutCreate = models.CheckoutCreate;
@@ -63,6 +66,8 @@ export interface CheckoutDependencies extends Pick<CallerAccess, "verifyUser"> {
     products: string[],
     deadline?: Deadline,
   ) => Promise<void>;
+  /** A team's checkout (`team_id` and `seats`): the checks and the team's customer (`team.ts`). */
+  team: TeamCheckoutDependencies;
   /** Where the per-request log line goes. */
   log?: RequestLogger;
   /** A monotonic clock in milliseconds. */
@@ -92,6 +97,7 @@ const MAX_REFUSAL_LENGTH = 500;
 export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
   const { config } = deps;
   const readRequest = createCheckoutRequestReader(config);
+  const teamCheckout = createTeamCheckout(deps.team);
   return createJsonHandler({
     name: "checkout",
     methods: ["POST"],
@@ -104,6 +110,12 @@ export function createCheckoutHandler(deps: CheckoutDependencies): Handler {
   }, async (request) => {
     const user = await deps.verifyUser(request);
     const checkoutRequest = readRequest(await readJsonObject(request));
+    if (checkoutRequest.team) {
+      return teamCheckout(user, checkoutRequest, checkoutRequest.team, {
+        createCheckout: deps.createCheckout,
+        refused: polarRefused,
+      });
+    }
     // The rule reads the database while the customer is found; a user it refuses has one.
     const [customerId] = await Promise.all([
       deps.resolveCustomerId(user),
@@ -141,9 +153,26 @@ export function createCheckoutDependencies(config: CheckoutFunctionConfig): Chec
   const polar = createPolarClient(config.polar);
   const create = createCheckouts(polar);
   const admin = createServerClient(config.supabaseUrl, config.supabaseSecretKey);
+  const allowsMultipleSubscriptions = createOrganizationSetting(
+    config.allowMultipleSubscriptions,
+    polar,
+  );
+  const teamStore = createTeamStore(admin);
   return {
     config,
     verifyUser: createCallerAccess(config).verifyUser,
+    team: {
+      mayBillTeam: createTeamBillingCheck({
+        supabaseUrl: config.supabaseUrl,
+        apiKey: config.supabasePublishableKey,
+      }),
+      billingState: teamStore.billingState,
+      allowsMultipleSubscriptions,
+      resolveTeamCustomer: createTeamCustomerResolver({
+        polar: createPolarTeamApi(polar),
+        store: teamStore,
+      }),
+    },
     resolveCustomerId: createCustomerResolver({
       polar: createPolarCustomerApi(polar),
       link: (userId, customer, deadline) =>
@@ -156,10 +185,7 @@ export function createCheckoutDependencies(config: CheckoutFunctionConfig): Chec
       return { id, url };
     },
     enforceSubscriptionRule: createSubscriptionRule({
-      allowsMultipleSubscriptions: createOrganizationSetting(
-        config.allowMultipleSubscriptions,
-        polar,
-      ),
+      allowsMultipleSubscriptions,
       checkoutGuard: createCheckoutGuard(admin),
       productIsRecurring: createProductRecurrence(polar),
     }),
@@ -191,8 +217,15 @@ function checkoutBody(
  * Polar's 422 as a 400 a developer can act on: each refused field and Polar's reason. Only `loc`
  * and `msg` are used; Polar's `input` echo (which may hold the email) is left out, and the error
  * itself is not attached as the cause, so it never reaches the log either.
+ *
+ * @param error Polar's 422
+ * @returns the 400 to answer
+ * @example
+ * ```ts
+ * polarRefused(error).message; // "Polar refused the checkout: seats: Input should be less than or equal to 1000"
+ * ```
  */
-function polarRefused(error: errors.HTTPValidationError): HttpError {
+export function polarRefused(error: errors.HTTPValidationError): HttpError {
   const reasons = validationDetails(error).map(({ loc, msg }) => {
     const field = loc.filter((part) => part !== "body").join(".");
     const reason = msg.trim().replace(/\.$/, "");

@@ -94,6 +94,13 @@ async function setup(options: SetupOptions = {}) {
       checkoutGuard: createCheckoutGuard(admin),
       productIsRecurring: createProductRecurrence(polarClient),
     }),
+    // A user's own checkout never reaches the team's part (checkout/team_test.ts tests it).
+    team: {
+      mayBillTeam: () => Promise.reject(new Error("not a team checkout")),
+      billingState: () => Promise.reject(new Error("not a team checkout")),
+      allowsMultipleSubscriptions: () => Promise.reject(new Error("not a team checkout")),
+      resolveTeamCustomer: () => Promise.reject(new Error("not a team checkout")),
+    },
     log: (entry) => logs.push(entry),
   });
   const email = "ada@example.com";

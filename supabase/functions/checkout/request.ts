@@ -7,14 +7,12 @@
  */
 import { UUID } from "../_polar/config.ts";
 import { HttpError, STATUS } from "../_polar/http_error.ts";
+import { quote, readTeamId } from "../_polar/team_input.ts";
 import { createRedirectUrlValidator, type RedirectUrlOptions } from "../_polar/redirect_url.ts";
 import { withCheckoutIdPlaceholder } from "./success_url.ts";
 
 /** Most products one checkout may offer; Polar shows them as a choice, the first selected. */
 export const MAX_PRODUCTS = 10;
-
-/** Longest piece of a rejected value quoted back in an error message. */
-const MAX_QUOTED_LENGTH = 40;
 
 /** A validated checkout request. */
 export interface CheckoutRequest {
@@ -24,7 +22,20 @@ export interface CheckoutRequest {
   successUrl: string;
   /** Where the checkout's back button leads; `undefined` when the caller gave none. */
   returnUrl: string | undefined;
+  /** For a team's checkout: the team (lowercase uuid) and how many seats; else `undefined`. */
+  team: TeamPurchase | undefined;
 }
+
+/** What a team's checkout buys. */
+export interface TeamPurchase {
+  /** The app's team id, a lowercase UUID. */
+  teamId: string;
+  /** How many seats, a whole number from 1 to {@linkcode MAX_SEATS}. */
+  seats: number;
+}
+
+/** Most seats one checkout may buy (Polar: at most 1,000 seats per subscription). */
+export const MAX_SEATS = 1000;
 
 /** Options of {@linkcode createCheckoutRequestReader}. */
 export interface CheckoutRequestOptions extends RedirectUrlOptions {
@@ -96,23 +107,51 @@ export function createCheckoutRequestReader(
 
   return (body) => {
     const products = readProducts(body);
+    const team = readTeamPurchase(body);
     const successUrl = withCheckoutIdPlaceholder(validateSuccessUrl(body.success_url));
     const returnUrl = body.return_url ?? undefined;
     return {
       products,
       successUrl,
       returnUrl: returnUrl === undefined ? undefined : validateReturnUrl(returnUrl),
+      team,
     };
   };
 }
 
-function badRequest(message: string): HttpError {
-  return new HttpError(STATUS.BadRequest, message);
+/**
+ * The team part of a checkout body: `team_id` (a UUID) with `seats` (required with it, refused
+ * without it). `null` counts as absent.
+ *
+ * @param body the parsed body
+ * @returns the purchase, or `undefined` for a user's own checkout
+ * @throws {HttpError} 400 naming the problem
+ * @example
+ * ```ts
+ * readTeamPurchase({ team_id: "c1d2e3f4-a5b6-4c7d-8e9f-0a1b2c3d4e5f", seats: 3 });
+ * // { teamId: "c1d2e3f4-…", seats: 3 }
+ * readTeamPurchase({ seats: 3 }); // throws HttpError 400 "seats needs a team_id"
+ * ```
+ */
+export function readTeamPurchase(body: Record<string, unknown>): TeamPurchase | undefined {
+  const teamId = body.team_id ?? undefined;
+  const seats = body.seats ?? undefined;
+  if (teamId === undefined) {
+    if (seats !== undefined) throw badRequest("seats needs a team_id");
+    return undefined;
+  }
+  const id = readTeamId(teamId);
+  if (seats === undefined) {
+    throw badRequest("Missing seats: a team's checkout names how many seats to buy");
+  }
+  if (typeof seats !== "number" || !Number.isInteger(seats) || seats < 1 || seats > MAX_SEATS) {
+    throw badRequest(
+      `Invalid seats ${quote(seats)}: expected a whole number from 1 to ${MAX_SEATS}`,
+    );
+  }
+  return { teamId: id, seats };
 }
 
-/** The value as JSON, cut short: enough for the caller to spot it, never a whole body. */
-function quote(value: unknown): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value) ?? String(value);
-  const cut = text.length > MAX_QUOTED_LENGTH ? `${text.slice(0, MAX_QUOTED_LENGTH)}…` : text;
-  return typeof value === "string" ? JSON.stringify(cut) : cut;
+function badRequest(message: string): HttpError {
+  return new HttpError(STATUS.BadRequest, message);
 }

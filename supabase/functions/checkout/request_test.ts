@@ -27,6 +27,7 @@ Deno.test("checkout request reader accepts product_id and defaults success_url t
     products: [PRO],
     successUrl: `${SITE_URL}/?checkout_id={CHECKOUT_ID}`,
     returnUrl: undefined,
+    team: undefined,
   });
 });
 
@@ -49,6 +50,7 @@ Deno.test("checkout request reader treats null fields as absent", () => {
     products: [PRO],
     successUrl: `${SITE_URL}/?checkout_id={CHECKOUT_ID}`,
     returnUrl: undefined,
+    team: undefined,
   });
 });
 
@@ -70,7 +72,8 @@ Deno.test("checkout request reader ignores fields it does not know", () => {
     metadata: { user_id: crypto.randomUUID() },
     user_id: crypto.randomUUID(),
   });
-  assert.deepEqual(Object.keys(request).sort(), ["products", "returnUrl", "successUrl"]);
+  assert.deepEqual(Object.keys(request).sort(), ["products", "returnUrl", "successUrl", "team"]);
+  assert.equal(request.team, undefined);
 });
 
 Deno.test("checkout request reader answers 400 naming the problem with the products", async (test) => {
@@ -153,4 +156,14 @@ Deno.test("checkout request reader answers 400 for success_url or return_url off
       });
     }
   }
+});
+
+Deno.test("checkout request reader reads a team's purchase: team_id in lower case with its seats", () => {
+  const team = "C1D2E3F4-A5B6-4C7D-8E9F-0A1B2C3D4E5F";
+  assert.deepEqual(read({ product_id: PRO, team_id: team, seats: 1000 }).team, {
+    teamId: team.toLowerCase(),
+    seats: 1000,
+  });
+  assert.deepEqual(read({ product_id: PRO, team_id: team, seats: 1 }).team?.seats, 1);
+  assert.equal(read({ product_id: PRO, team_id: null, seats: null }).team, undefined);
 });

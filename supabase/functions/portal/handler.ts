@@ -18,6 +18,8 @@ import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
 import type { RequestLogger } from "../_polar/log.ts";
 import { createPolarClient, isValidationErrorOn, POLAR_TIMEOUT_SECONDS } from "../_polar/polar.ts";
 import { createRedirectUrlValidator } from "../_polar/redirect_url.ts";
+import { readTeamId } from "../_polar/team_input.ts";
+import type { VerifiedUser } from "../_polar/auth.ts";
 
 /** What the portal handler depends on; tests pass their own. */
 export interface PortalDependencies extends CallerAccess {
@@ -28,6 +30,16 @@ export interface PortalDependencies extends CallerAccess {
    * deadline.
    */
   createPortalUrl: (customerId: string, returnUrl: string, deadline?: Deadline) => Promise<string>;
+  /**
+   * Creates Polar's member session for the caller in a team (`external_customer_id` = the team
+   * id, `external_member_id` = the caller's id) and returns its `customer_portal_url`.
+   */
+  createTeamPortalUrl: (
+    teamId: string,
+    userId: string,
+    returnUrl: string,
+    deadline?: Deadline,
+  ) => Promise<string>;
   /** Where the per-request log line goes. */
   log?: RequestLogger;
   /** A monotonic clock in milliseconds. */
@@ -35,7 +47,8 @@ export interface PortalDependencies extends CallerAccess {
 }
 
 /**
- * Makes the portal handler: `GET` or `POST`, answers `{ url }` or a JSON error.
+ * Makes the portal handler: `GET` or `POST`, answers `{ url }` or a JSON error. With a
+ * `team_id` (body, or query for `GET`) the URL is the caller's member portal in that team.
  *
  * @param deps configuration, user verification, the database read and the Polar call
  * @returns the handler
@@ -60,7 +73,13 @@ export function createPortalHandler(deps: PortalDependencies): Handler {
     now: deps.now,
   }, async (request) => {
     const user = await deps.verifyUser(request);
-    const returnUrl = validateReturnUrl(await readReturnUrl(request));
+    const input = await readInput(request);
+    const returnUrl = validateReturnUrl(input.return_url);
+    if (input.team_id !== undefined && input.team_id !== null) {
+      return jsonResponse({
+        url: await teamPortalUrl(deps, readTeamId(input.team_id), user, returnUrl),
+      });
+    }
     const customerId = await deps.readCustomerId(user);
     if (!customerId) throw noSubscription();
     let url: string;
@@ -100,14 +119,52 @@ export function createPortalDependencies(
         { customer_id: customerId, return_url: returnUrl },
         { timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS) },
       )).customer_portal_url,
+    createTeamPortalUrl: async (teamId, userId, returnUrl, deadline) =>
+      (await createSession(
+        { external_customer_id: teamId, external_member_id: userId, return_url: returnUrl },
+        { timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS) },
+      )).customer_portal_url,
   };
 }
 
-async function readReturnUrl(request: Request): Promise<unknown> {
-  if (request.method === "GET") {
-    return new URL(request.url).searchParams.get("return_url") ?? undefined;
+/** The answer when Polar has no customer for the team. */
+export const NO_TEAM_BILLING_MESSAGE = "No team billing found";
+
+/** The answer when Polar has no member with the caller's id in the team. */
+export const NOT_A_MEMBER_MESSAGE = "You are not a member of this team";
+
+/**
+ * The caller's own member portal in a team: the member is named by the caller's verified id, so
+ * nobody can open another member's portal, nor a team they are no member of.
+ */
+async function teamPortalUrl(
+  deps: PortalDependencies,
+  teamId: string,
+  user: VerifiedUser,
+  returnUrl: string,
+): Promise<string> {
+  try {
+    return await deps.createTeamPortalUrl(teamId, user.id, returnUrl, user.deadline);
+  } catch (error) {
+    if (isValidationErrorOn(error, "external_customer_id")) {
+      throw new HttpError(STATUS.NotFound, NO_TEAM_BILLING_MESSAGE, { cause: error });
+    }
+    if (isValidationErrorOn(error, "external_member_id")) {
+      throw new HttpError(STATUS.Forbidden, NOT_A_MEMBER_MESSAGE, { cause: error });
+    }
+    throw error;
   }
-  return (await readJsonObject(request)).return_url;
+}
+
+async function readInput(request: Request): Promise<Record<string, unknown>> {
+  if (request.method === "GET") {
+    const query = new URL(request.url).searchParams;
+    return {
+      return_url: query.get("return_url") ?? undefined,
+      team_id: query.get("team_id") ?? undefined,
+    };
+  }
+  return await readJsonObject(request);
 }
 
 function noSubscription(cause?: unknown): HttpError {

@@ -36,6 +36,8 @@ async function setup(options: { polarError?: Error; restrictCors?: boolean } = {
       polarCalls.push({ customerId, returnUrl });
       return options.polarError ? Promise.reject(options.polarError) : Promise.resolve(PORTAL_URL);
     },
+    // A user's own portal never asks for a member session (portal/team_test.ts tests it).
+    createTeamPortalUrl: () => Promise.reject(new Error("not a team portal")),
     log: (entry) => logs.push(entry),
   });
   const userId = await insertUser(db);

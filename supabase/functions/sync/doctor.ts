@@ -92,6 +92,7 @@ export const EXPECTED_SQL_FUNCTIONS = [
   "apply_polar_state",
   "apply_polar_states",
   "apply_polar_team_webhook",
+  "apply_polar_team_change",
   "apply_polar_webhook",
   "begin_polar_reconcile",
   "billing_state",
@@ -109,7 +110,10 @@ export const EXPECTED_SQL_FUNCTIONS = [
   "pending_polar_usage_count",
   "polar_checkout_guard",
   "polar_reconcile_stale",
+  "polar_seat_user_by_email",
+  "polar_seat_user_by_id",
   "polar_skipped_deliveries",
+  "polar_team_billing_state",
   "polar_team_role",
   "polar_unreconciled_users",
   "polar_unsent_usage",
@@ -137,6 +141,9 @@ export const EXPECTED_CRON_JOBS = [
 /** An external id no user has (users' ids are UUIDs): the `customers:write` probe deletes it. */
 const PROBE_EXTERNAL_ID = "polar-billing-doctor-probe";
 
+/** A seat and subscription id no seat has (the nil UUID): the seat probes find nothing. */
+const PROBE_SEAT_ID = "00000000-0000-0000-0000-000000000000";
+
 /** One harmless call per scope, and who needs the scope for what. */
 const SCOPE_PROBES = [
   {
@@ -156,6 +163,30 @@ const SCOPE_PROBES = [
     method: "POST",
     path: "/v1/checkouts/",
     why: "checkout creates checkouts",
+  },
+  {
+    scope: "members:read",
+    method: "GET",
+    path: `/v1/customers/external/${PROBE_EXTERNAL_ID}/members?limit=1`,
+    why: "checkout finds the caller's member of a team customer",
+  },
+  {
+    scope: "members:write",
+    method: "DELETE",
+    path: `/v1/customers/external/${PROBE_EXTERNAL_ID}/members/${PROBE_EXTERNAL_ID}`,
+    why: "checkout adds a team's biller as a member",
+  },
+  {
+    scope: "customer_seats:read",
+    method: "GET",
+    path: `/v1/customer-seats?subscription_id=${PROBE_SEAT_ID}`,
+    why: "seats lists a team's seats",
+  },
+  {
+    scope: "customer_seats:write",
+    method: "DELETE",
+    path: `/v1/customer-seats/${PROBE_SEAT_ID}`,
+    why: "seats assigns and revokes a team's seats",
   },
   {
     scope: "customer_sessions:write",

@@ -99,7 +99,9 @@ Deno.test("the doctor's Polar calls change nothing: reads, empty bodies Polar re
   assert.equal(t.polar.events.length, 0);
   const writes = t.requests.filter((r) => !r.startsWith("GET"));
   assert.deepEqual(writes.sort(), [
+    `DELETE ${POLAR_URL}/v1/customer-seats/00000000-0000-0000-0000-000000000000`,
     `DELETE ${POLAR_URL}/v1/customers/external/polar-billing-doctor-probe`,
+    `DELETE ${POLAR_URL}/v1/customers/external/polar-billing-doctor-probe/members/polar-billing-doctor-probe`,
     `POST ${POLAR_URL}/v1/checkouts/`,
     `POST ${POLAR_URL}/v1/customer-sessions/`,
     `POST ${POLAR_URL}/v1/events/ingest`,
