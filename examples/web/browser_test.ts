@@ -15,6 +15,7 @@ import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { startStack } from "../../local/stack.ts";
 import { ALREADY_SUBSCRIBED_MESSAGE } from "../../supabase/functions/_polar/subscription_rule.ts";
+import { MAY_NOT_MANAGE_SEATS_MESSAGE } from "../../supabase/functions/seats/handler.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const SCREENSHOTS = new URL("screenshots/", import.meta.url);
@@ -453,7 +454,7 @@ Deno.test("example page: teams: create a team, add a member, buy 3 seats, give o
       await owner.click("text=Pay");
       await owner.waitForURL(`${stack.info.site_url}/**`);
       await owner.waitForFunction(() =>
-        document.querySelector("#teams-notice")?.textContent === "3 seats bought"
+        document.querySelector("#teams-notice")?.textContent === "3 seats bought for Acme design"
       );
       await card(owner).locator(".seat-summary:text-is('0 of 3 seats taken')").waitFor();
       assert.ok(!owner.url().includes("checkout_id"), "the checkout id is dropped from the URL");
@@ -487,7 +488,12 @@ Deno.test("example page: teams: create a team, add a member, buy 3 seats, give o
       );
       assert.equal(
         await card(member).locator(".seats-words").textContent(),
-        "Only the team's owners and billing managers may manage its seats",
+        MAY_NOT_MANAGE_SEATS_MESSAGE,
+      );
+      // A seat's "pro" is the member's entitlement too: has_entitlement's notes show as well.
+      assert.deepEqual(
+        await member.locator("#notes li strong").allTextContents(),
+        ["Shortcuts", "Roadmap"],
       );
       for (const control of [".buy-seats", ".manage-team", ".add-member", ".give-seat"]) {
         assert.equal(await card(member).locator(control).isVisible(), false, control);
@@ -506,6 +512,7 @@ Deno.test("example page: teams: create a team, add a member, buy 3 seats, give o
     await test.step("after a reload the second user's team notes are gone", async () => {
       await waitForNotes(member, 0);
       assert.equal(await card(member).locator(".notes-empty").isVisible(), true);
+      assert.equal(await member.locator("#notes li").count(), 0, "nor any members-only note");
       assert.equal(
         await card(member).locator(".seat-summary").textContent(),
         "You have no seat in this team yet: ask its owner for one.",
@@ -516,6 +523,9 @@ Deno.test("example page: teams: create a team, add a member, buy 3 seats, give o
     await test.step("Manage team billing opens the team's portal", async () => {
       await card(owner).locator(".manage-team").click();
       await owner.waitForURL(`${stack.info.polar_api_url}/portal/**`);
+      const portal = await owner.textContent("body") ?? "";
+      assert.match(portal, new RegExp(`${ada.email} \\(owner\\)`), "the owner's member session");
+      assert.match(portal, /Team: active, 3 seats/, "the team's subscription");
       await snap(owner, "24-team-portal");
     });
   } finally {

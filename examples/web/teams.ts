@@ -293,7 +293,8 @@ export function createTeams(options: TeamsOptions): Teams {
       const { data } = await supabase.from("polar_team_subscriptions").select("status")
         .eq("team_id", teamId);
       if ((data ?? []).some((s) => ACTIVE.includes(String(s.status)))) {
-        notice.textContent = `${SEATS_TO_BUY} seats bought`;
+        const { data: team } = await supabase.from("teams").select("name").eq("id", teamId);
+        notice.textContent = `${SEATS_TO_BUY} seats bought for ${team?.[0]?.name ?? "the team"}`;
         history.replaceState(null, "", location.pathname);
         await render(userId);
         return true;
