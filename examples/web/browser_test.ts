@@ -8,14 +8,19 @@
  * cancellation waits for the period end, empty once the subscription ends). Then teams: an
  * owner creates a team, adds the second user, buys 3 seats through the checkout page and gives
  * one; the second user reads the team's notes (gated by `has_team_entitlement`) and is told in
- * words that seats are not theirs to manage; the owner revokes the seat and the notes are gone.
+ * words that seats are not theirs to manage; with every seat taken a fourth is refused with the
+ * 409 words; the owner revokes the seat and the notes are gone.
  * Screenshots of each step go to `examples/web/screenshots/` (git-ignored).
  */
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { startStack } from "../../local/stack.ts";
 import { ALREADY_SUBSCRIBED_MESSAGE } from "../../supabase/functions/_polar/subscription_rule.ts";
-import { MAY_NOT_MANAGE_SEATS_MESSAGE } from "../../supabase/functions/seats/handler.ts";
+import {
+  MAY_NOT_MANAGE_SEATS_MESSAGE,
+  seatsTakenMessage,
+} from "../../supabase/functions/seats/handler.ts";
+import { createPasswordUser } from "../../local/auth.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const SCREENSHOTS = new URL("screenshots/", import.meta.url);
@@ -501,12 +506,36 @@ Deno.test("example page: teams: create a team, add a member, buy 3 seats, give o
       await snap(member, "21-member-reads-team-notes");
     });
 
+    await test.step("with every seat taken, a fourth is refused in words", async () => {
+      // Two more of the app's users join the team and take the other two seats.
+      const others = ["cy@example.com", "dee@example.com"];
+      for (const email of others) {
+        await createPasswordUser(stack.db, email, `${email}-password`);
+        await card(owner).locator(".add-member input").fill(email);
+        await card(owner).locator(".add-member button").click();
+        await memberRow(owner, email).locator(".give-seat").click();
+        await seatRow(owner, email).waitFor();
+      }
+      assert.equal(await card(owner).locator(".seat-summary").textContent(), "3 of 3 seats taken");
+      await memberRow(owner, ada.email).locator(".give-seat").click();
+      await owner.waitForFunction(() =>
+        document.querySelector("#teams li.team .team-message")?.textContent !== ""
+      );
+      assert.equal(await card(owner).locator(".team-message").textContent(), seatsTakenMessage(3));
+      assert.equal(await memberRow(owner, ada.email).locator(".badge").count(), 0, "no seat");
+      await snap(owner, "22-fourth-seat-refused");
+      for (const email of others) {
+        await seatRow(owner, email).locator(".revoke-seat").click();
+        await seatRow(owner, email).waitFor({ state: "detached" });
+      }
+    });
+
     await test.step("the owner revokes the seat", async () => {
       await seatRow(owner, bob.email).locator(".revoke-seat").click();
       await card(owner).locator(".seat-summary:text-is('0 of 3 seats taken')").waitFor();
       assert.equal(await seatRow(owner, bob.email).count(), 0);
       assert.equal(await memberRow(owner, bob.email).locator(".give-seat").count(), 1);
-      await snap(owner, "22-seat-revoked");
+      await snap(owner, "23-seat-revoked");
     });
 
     await test.step("after a reload the second user's team notes are gone", async () => {
@@ -517,7 +546,7 @@ Deno.test("example page: teams: create a team, add a member, buy 3 seats, give o
         await card(member).locator(".seat-summary").textContent(),
         "You have no seat in this team yet: ask its owner for one.",
       );
-      await snap(member, "23-member-without-seat");
+      await snap(member, "24-member-without-seat");
     });
 
     await test.step("Manage team billing opens the team's portal", async () => {
@@ -526,7 +555,7 @@ Deno.test("example page: teams: create a team, add a member, buy 3 seats, give o
       const portal = await owner.textContent("body") ?? "";
       assert.match(portal, new RegExp(`${ada.email} \\(owner\\)`), "the owner's member session");
       assert.match(portal, /Team: active, 3 seats/, "the team's subscription");
-      await snap(owner, "24-team-portal");
+      await snap(owner, "25-team-portal");
     });
   } finally {
     await browser.close();
