@@ -152,7 +152,8 @@ grant execute on function public.create_team(text) to authenticated;
 -- The app's own membership, by the user's email: who belongs to the team. It gives no seat and
 -- no billing identity (a seat links to the user by id, through the seats function). An
 -- unconfirmed account cannot sign in while email confirmation is on, so adding one gives it
--- nothing it can use.
+-- nothing it can use. Its answer says whether an email has an account, as most team invites
+-- do; an app that must not tell would send invitations the invitee accepts instead.
 create function public.add_team_member(team_id uuid, email text) returns uuid
 language plpgsql
 volatile
