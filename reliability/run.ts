@@ -25,6 +25,7 @@ const SUITES = [
   "install_suite.ts",
   "usage_flush_suite.ts",
   "billing_changes_suite.ts",
+  "teams_suite.ts",
 ];
 
 /**
