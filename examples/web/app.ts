@@ -6,11 +6,14 @@
  * the members-only notes, which the example's own table gates with `has_entitlement`. Coming back
  * from checkout (`?checkout_id=`), it asks the `sync` function for the new state at once rather
  * than waiting for Polar's webhooks. "Summarise" spends credits through the example's own edge
- * function (`consume_usage` in the database); at zero it offers the credit pack.
+ * function (`consume_usage` in the database); at zero it offers the credit pack. The Teams
+ * section (`teams.ts`) sells seats to the app's teams and gives them to their members.
  *
  * @module
  */
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
+import { createTeams, isSeatBased } from "./teams.ts";
+import { describeError, element, whileBusy as busyIn } from "./ui.ts";
 
 interface PageConfig {
   api_url: string;
@@ -19,6 +22,8 @@ interface PageConfig {
   /** The Polar meter "Summarise" spends, and the one-time product that adds to it. */
   meter: string;
   credit_product_id: string;
+  /** The seat-based product a team buys seats of; else the catalog's seat-based product. */
+  team_product_id?: string;
 }
 
 /** A row of the public price list, `public.polar_products`. */
@@ -31,7 +36,6 @@ interface Product {
   prices: { amount_type?: string; price_amount?: number; price_currency?: string }[];
 }
 
-const element = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const signInForm = element<HTMLFormElement>("signin");
 const account = element("account");
 const message = element("message");
@@ -49,32 +53,11 @@ const LIVE_STATUSES = ["active", "trialing", "past_due"];
 
 const config: PageConfig = await (await fetch("/config.json")).json();
 const supabase: SupabaseClient = createClient(config.api_url, config.anon_key);
+const teams = createTeams({ supabase, teamProductId: config.team_product_id });
 
-/** The error a function answered with, in words: its JSON `error`, else the client's message. */
-async function describeError(error: Error): Promise<string> {
-  if (error instanceof FunctionsHttpError) {
-    const body = await error.context.json().catch(() => null);
-    if (typeof body?.error === "string") return body.error;
-  }
-  return error.message;
-}
-
-/** Disables the button and shows that it is working until `work` settles. */
-async function whileBusy(button: HTMLButtonElement, label: string, work: () => Promise<void>) {
-  const idle = button.textContent;
-  button.disabled = true;
-  button.setAttribute("aria-busy", "true");
-  button.textContent = label;
-  message.textContent = "";
-  try {
-    await work();
-  } catch (error) {
-    message.textContent = await describeError(error as Error);
-  } finally {
-    button.disabled = false;
-    button.removeAttribute("aria-busy");
-    button.textContent = idle;
-  }
+/** Disables the button while `work` runs; errors go to the page's message. */
+function whileBusy(button: HTMLButtonElement, label: string, work: () => Promise<void>) {
+  return busyIn(button, label, message, work);
 }
 
 /** The status line; the date sits in a span that never wraps, so it stays whole. */
@@ -138,7 +121,9 @@ async function renderPricing(currentProductId: string | null) {
     .order("is_recurring", { ascending: false })
     .order("name");
   const plans = element("plans");
-  plans.replaceChildren(...((data ?? []) as Product[]).map((product) => {
+  // A product sold by the seat is a team's: the Teams section sells it.
+  const forOne = ((data ?? []) as Product[]).filter((product) => !isSeatBased(product));
+  plans.replaceChildren(...forOne.map((product) => {
     const item = document.createElement("li");
     item.dataset.product = product.id;
     const name = document.createElement("strong");
@@ -167,7 +152,7 @@ async function renderPricing(currentProductId: string | null) {
     }
     return item;
   }));
-  element("pricing-empty").hidden = Boolean(data?.length) || Boolean(error);
+  element("pricing-empty").hidden = forOne.length > 0 || Boolean(error);
   if (error) message.textContent = error.message;
 }
 
@@ -223,6 +208,7 @@ async function render() {
   if (error) message.textContent = error.message;
   await renderPricing(live ? String(data?.product_id) : null);
   await renderMembers();
+  await teams.render(session.user.id);
   await renderCredits();
 }
 
@@ -238,6 +224,7 @@ async function confirmCheckout() {
   const { data: { session } } = await supabase.auth.getSession();
   const query = new URLSearchParams(location.search);
   if (!session || !query.has("checkout_id")) return;
+  if (await teams.confirmCheckout(session.user.id)) return;
   const credits = query.get("purchase") === "credits";
   const before = Number(sessionStorage.getItem(CREDITS_BEFORE) ?? 0);
   notice.textContent = "Confirming your payment…";

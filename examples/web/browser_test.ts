@@ -5,13 +5,22 @@
  * second Subscribe answered with the checkout function's 409 words, and the members-only notes
  * that the example's own table gates with `has_entitlement` (empty before paying, filled after
  * with a personal welcome note its trigger on the billing changes wrote, kept while a
- * cancellation waits for the period end, empty once the subscription ends). Screenshots of each
- * step go to `examples/web/screenshots/` (git-ignored).
+ * cancellation waits for the period end, empty once the subscription ends). Then teams: an
+ * owner creates a team, adds the second user, buys 3 seats through the checkout page and gives
+ * one; the second user reads the team's notes (gated by `has_team_entitlement`) and is told in
+ * words that seats are not theirs to manage; with every seat taken a fourth is refused with the
+ * 409 words; the owner revokes the seat and the notes are gone.
+ * Screenshots of each step go to `examples/web/screenshots/` (git-ignored).
  */
 import assert from "node:assert/strict";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { startStack } from "../../local/stack.ts";
 import { ALREADY_SUBSCRIBED_MESSAGE } from "../../supabase/functions/_polar/subscription_rule.ts";
+import {
+  MAY_NOT_MANAGE_SEATS_MESSAGE,
+  seatsTakenMessage,
+} from "../../supabase/functions/seats/handler.ts";
+import { createPasswordUser } from "../../local/auth.ts";
 
 const CHROMIUM = Deno.env.get("CHROMIUM_PATH") ?? "/usr/bin/chromium";
 const SCREENSHOTS = new URL("screenshots/", import.meta.url);
@@ -358,6 +367,195 @@ Deno.test("example page: credits: refused at zero, subscribe, spend to zero, buy
       await summariseOnce(490);
       assert.equal(await page.isVisible("#out-of-credits"), false);
       await snap(page, "15-spent-after-top-up");
+    });
+  } finally {
+    await browser.close();
+  }
+});
+
+Deno.test("example page: teams: create a team, add a member, buy 3 seats, give one, notes follow the seat", async (test) => {
+  await using stack = await startStack({ apiPort: 0, polarPort: 0, sitePort: 0 });
+  const browser = await launch();
+  try {
+    const [ada, bob] = stack.info.users;
+    // Two people, each in their own browser profile.
+    const owner = await (await browser.newContext({ viewport: { width: 720, height: 900 } }))
+      .newPage();
+    const member = await (await browser.newContext({ viewport: { width: 720, height: 900 } }))
+      .newPage();
+    const card = (page: Page) => page.locator("#teams li.team").first();
+    const memberRow = (page: Page, email: string) =>
+      card(page).locator(`.members li:has(.email:text-is("${email}"))`);
+    const seatRow = (page: Page, email: string) =>
+      card(page).locator(`.seats li:has(.email:text-is("${email}"))`);
+    const teamNotes = (page: Page) => card(page).locator(".team-notes li");
+    const signIn = async (page: Page, user: { email: string; password: string }) => {
+      await page.goto(stack.info.site_url);
+      await page.fill("#email", user.email);
+      await page.fill("#password", user.password);
+      await page.click("#signin-button");
+      await page.waitForSelector("#account:not([hidden])");
+    };
+    /** Reloads until the team's notes number `count` (Polar's webhooks arrive on their own). */
+    const waitForNotes = async (page: Page, count: number) => {
+      for (let tries = 0; tries < 20; tries++) {
+        await page.reload();
+        await card(page).locator(".team-name").waitFor();
+        if (await teamNotes(page).count() === count) return;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      assert.equal(await teamNotes(page).count(), count);
+    };
+
+    await test.step("the owner creates a team: no seats yet, its notes locked", async () => {
+      await signIn(owner, ada);
+      await owner.waitForSelector("#teams-empty:not([hidden])");
+      assert.match(await owner.textContent("#teams-empty") ?? "", /You are in no team yet/);
+      await owner.fill("#team-name", "Acme design");
+      await owner.click("#create-team");
+      await card(owner).locator(".team-name").waitFor();
+      assert.equal(await card(owner).locator(".team-name").textContent(), "Acme design");
+      assert.equal(await card(owner).locator(".team-role").textContent(), "Owner");
+      assert.equal(await owner.isVisible("#teams-empty"), false);
+      assert.match(
+        await card(owner).locator(".seat-summary").textContent() ?? "",
+        /^No seats yet\. Buy seats for Acme design/,
+      );
+      assert.equal(await card(owner).locator(".buy-seats").textContent(), "Buy 3 seats");
+      assert.match(await card(owner).locator(".team-price").textContent() ?? "", /a seat a /);
+      assert.equal(await teamNotes(owner).count(), 0, "the owner holds no seat");
+      assert.equal(await card(owner).locator(".notes-empty").isVisible(), true);
+      assert.equal(await card(owner).locator(".manage-team").isVisible(), false, "no billing yet");
+      // The team's product is sold here, not in the plans of one person.
+      assert.equal(await owner.locator("#plans li").count(), 3);
+      await snap(owner, "16-team-created");
+    });
+
+    await test.step("the owner adds the second user by email; an unknown email is refused in words", async () => {
+      await card(owner).locator(".add-member input").fill("nobody@example.com");
+      await card(owner).locator(".add-member button").click();
+      await owner.waitForFunction(() =>
+        document.querySelector("#teams li.team .team-message")?.textContent !== ""
+      );
+      assert.equal(
+        await card(owner).locator(".team-message").textContent(),
+        "No account with the email nobody@example.com yet: ask them to sign up first",
+      );
+      await card(owner).locator(".add-member input").fill(bob.email);
+      await card(owner).locator(".add-member button").click();
+      await memberRow(owner, bob.email).waitFor();
+      assert.deepEqual(
+        await card(owner).locator(".members .email").allTextContents(),
+        [ada.email, bob.email],
+      );
+      assert.equal(await card(owner).locator(".give-seat").count(), 0, "no seats to give yet");
+      await snap(owner, "17-member-added");
+    });
+
+    await test.step("buy 3 seats through Polar's checkout page", async () => {
+      await card(owner).locator(".buy-seats").click();
+      await owner.waitForURL(`${stack.info.polar_api_url}/checkout/**`);
+      await snap(owner, "18-team-checkout");
+      await owner.click("text=Pay");
+      await owner.waitForURL(`${stack.info.site_url}/**`);
+      await owner.waitForFunction(() =>
+        document.querySelector("#teams-notice")?.textContent === "3 seats bought for Acme design"
+      );
+      await card(owner).locator(".seat-summary:text-is('0 of 3 seats taken')").waitFor();
+      assert.ok(!owner.url().includes("checkout_id"), "the checkout id is dropped from the URL");
+      assert.equal(await card(owner).locator(".buy-seats").isVisible(), false);
+      assert.equal(await card(owner).locator(".manage-team").isVisible(), true);
+      assert.equal(await card(owner).locator(".give-seat").count(), 2, "one per member");
+      await snap(owner, "19-seats-bought");
+    });
+
+    await test.step("the owner gives the second user a seat", async () => {
+      await memberRow(owner, bob.email).locator(".give-seat").click();
+      await seatRow(owner, bob.email).waitFor();
+      assert.equal(await memberRow(owner, bob.email).locator(".badge").textContent(), "Has a seat");
+      assert.match(await seatRow(owner, bob.email).textContent() ?? "", /claimed/);
+      assert.equal(await card(owner).locator(".seat-summary").textContent(), "1 of 3 seats taken");
+      assert.equal(await card(owner).locator(".team-message").textContent(), "");
+      await snap(owner, "20-seat-given");
+    });
+
+    await test.step("the second user signs in and reads the team's notes; seats are not theirs to manage", async () => {
+      await signIn(member, bob);
+      await waitForNotes(member, 2);
+      assert.deepEqual(
+        await teamNotes(member).locator("strong").allTextContents(),
+        ["Welcome to Acme design", "Stand-up"],
+      );
+      assert.equal(await card(member).locator(".team-role").textContent(), "Member");
+      assert.equal(
+        await card(member).locator(".seat-summary").textContent(),
+        "You hold a seat of this team.",
+      );
+      assert.equal(
+        await card(member).locator(".seats-words").textContent(),
+        MAY_NOT_MANAGE_SEATS_MESSAGE,
+      );
+      // A seat's "pro" is the member's entitlement too: has_entitlement's notes show as well.
+      assert.deepEqual(
+        await member.locator("#notes li strong").allTextContents(),
+        ["Shortcuts", "Roadmap"],
+      );
+      for (const control of [".buy-seats", ".manage-team", ".add-member", ".give-seat"]) {
+        assert.equal(await card(member).locator(control).isVisible(), false, control);
+      }
+      await snap(member, "21-member-reads-team-notes");
+    });
+
+    await test.step("with every seat taken, a fourth is refused in words", async () => {
+      // Two more of the app's users join the team and take the other two seats.
+      const others = ["cy@example.com", "dee@example.com"];
+      for (const email of others) {
+        await createPasswordUser(stack.db, email, `${email}-password`);
+        await card(owner).locator(".add-member input").fill(email);
+        await card(owner).locator(".add-member button").click();
+        await memberRow(owner, email).locator(".give-seat").click();
+        await seatRow(owner, email).waitFor();
+      }
+      assert.equal(await card(owner).locator(".seat-summary").textContent(), "3 of 3 seats taken");
+      await memberRow(owner, ada.email).locator(".give-seat").click();
+      await owner.waitForFunction(() =>
+        document.querySelector("#teams li.team .team-message")?.textContent !== ""
+      );
+      assert.equal(await card(owner).locator(".team-message").textContent(), seatsTakenMessage(3));
+      assert.equal(await memberRow(owner, ada.email).locator(".badge").count(), 0, "no seat");
+      await snap(owner, "22-fourth-seat-refused");
+      for (const email of others) {
+        await seatRow(owner, email).locator(".revoke-seat").click();
+        await seatRow(owner, email).waitFor({ state: "detached" });
+      }
+    });
+
+    await test.step("the owner revokes the seat", async () => {
+      await seatRow(owner, bob.email).locator(".revoke-seat").click();
+      await card(owner).locator(".seat-summary:text-is('0 of 3 seats taken')").waitFor();
+      assert.equal(await seatRow(owner, bob.email).count(), 0);
+      assert.equal(await memberRow(owner, bob.email).locator(".give-seat").count(), 1);
+      await snap(owner, "23-seat-revoked");
+    });
+
+    await test.step("after a reload the second user's team notes are gone", async () => {
+      await waitForNotes(member, 0);
+      assert.equal(await card(member).locator(".notes-empty").isVisible(), true);
+      assert.equal(await member.locator("#notes li").count(), 0, "nor any members-only note");
+      assert.equal(
+        await card(member).locator(".seat-summary").textContent(),
+        "You have no seat in this team yet: ask its owner for one.",
+      );
+      await snap(member, "24-member-without-seat");
+    });
+
+    await test.step("Manage team billing opens the team's portal", async () => {
+      await card(owner).locator(".manage-team").click();
+      await owner.waitForURL(`${stack.info.polar_api_url}/portal/**`);
+      const portal = await owner.textContent("body") ?? "";
+      assert.match(portal, new RegExp(`${ada.email} \\(owner\\)`), "the owner's member session");
+      assert.match(portal, /Team: active, 3 seats/, "the team's subscription");
+      await snap(owner, "25-team-portal");
     });
   } finally {
     await browser.close();
