@@ -255,9 +255,9 @@ select is((select count(*)::int from polar.team_deletions
   'unlinking a live user''s member (no delete) queues nothing');
 
 -- ----- The outbox functions ---------------------------------------------------------------------
-select (select id from polar.team_deletions where polar_id = 'seat_max_a') as seat_max_a,
-  (select id from polar.team_deletions where polar_id = 'seat_max_b') as seat_max_b,
-  (select id from polar.team_deletions where polar_id = 'mem_olive') as mem_olive \gset
+-- Row ids in settings, not psql variables: PGlite runs these files too.
+select set_config('test.' || polar_id, id::text, false) from polar.team_deletions
+where polar_id in ('seat_max_a', 'seat_max_b', 'mem_olive');
 select pg_temp.as_role('service_role');
 select is((select kind from public.pending_polar_team_deletions(50)
   where user_id = '02000000-0000-4000-8000-000000000002' limit 1), 'seat',
@@ -266,9 +266,9 @@ select is((select count(*)::int from public.pending_polar_team_deletions(50)), 6
   'service_role sees every pending row');
 select is((select count(*)::int from public.pending_polar_team_deletions(2)), 2,
   'max_rows bounds the pass');
-select public.finish_polar_team_deletion(:seat_max_a, 'revoked', null);
-select public.finish_polar_team_deletion(:seat_max_b, null, 'Polar answered 503');
-select public.finish_polar_team_deletion(:mem_olive, 'owner_kept',
+select public.finish_polar_team_deletion(current_setting('test.seat_max_a')::bigint, 'revoked', null);
+select public.finish_polar_team_deletion(current_setting('test.seat_max_b')::bigint, null, 'Polar answered 503');
+select public.finish_polar_team_deletion(current_setting('test.mem_olive')::bigint, 'owner_kept',
   'Polar refuses to delete the team''s only owner');
 select pg_temp.as_owner();
 select results_eq($$select polar_id, attempts, outcome, completed_at is not null, last_error

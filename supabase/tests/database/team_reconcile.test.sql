@@ -153,17 +153,18 @@ select pg_temp.as_owner();
 
 -- ----- A run, and the lease --------------------------------------------------------------------
 select pg_temp.as_role('service_role');
-select (r ->> 'id')::bigint as run, (r ->> 'lease')::uuid as lease
-  from public.begin_polar_reconcile(false) as r \gset
+-- The run's id and lease in settings, not psql variables: PGlite runs these files too.
+select set_config('test.run', r ->> 'id', false), set_config('test.lease', r ->> 'lease', false)
+  from public.begin_polar_reconcile(false) as r;
 select throws_ok(format($$select public.stage_polar_reconcile_teams(%s, gen_random_uuid(),
-  '[]')$$, :run), '55P03', null, 'staging without the lease is refused');
-select is(public.stage_polar_reconcile_teams(:run, :'lease', jsonb_build_array(
+  '[]')$$, current_setting('test.run')::bigint), '55P03', null, 'staging without the lease is refused');
+select is(public.stage_polar_reconcile_teams(current_setting('test.run')::bigint, current_setting('test.lease')::uuid, jsonb_build_array(
   pg_temp.team('cus_team_a', 'aaaaaaaa-0000-4000-8000-00000000000a', '2026-11-01T00:00:00Z'),
   pg_temp.team('cus_team_x', null, '2026-11-01T00:00:00Z'),
   jsonb_build_object('id', 'cus_person', 'type', 'individual',
     'external_id', '01000000-0000-4000-8000-000000000001', 'created_at', '2026-11-01T00:00:00Z'))),
   1, 'only a team customer with a uuid external_id is queued');
-select is((select count(*)::int from public.polar_reconcile_teams(:run, 10)), 1,
+select is((select count(*)::int from public.polar_reconcile_teams(current_setting('test.run')::bigint, 10)), 1,
   'one queued team');
 select pg_temp.as_owner();
 
@@ -179,7 +180,7 @@ select pg_temp.apply('team_customer',
 
 -- ----- Team A as Polar lists it: Olive, Max (Pia gone), seat_max only, grant_max only -----------
 select pg_temp.as_role('service_role');
-select is(public.reconcile_polar_team(:run, :'lease', 'cus_team_a', jsonb_build_array(
+select is(public.reconcile_polar_team(current_setting('test.run')::bigint, current_setting('test.lease')::uuid, 'cus_team_a', jsonb_build_array(
     jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_olive', 'cus_team_a',
       '01000000-0000-4000-8000-000000000001', 'owner', '2026-11-01T00:00:00Z')),
     jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_max', 'cus_team_a',
@@ -211,12 +212,12 @@ select ok(pg_temp.has_team('02000000-0000-4000-8000-000000000002',
   'aaaaaaaa-0000-4000-8000-00000000000a', 'pro'), 'Max keeps pro');
 select ok(not pg_temp.has_team('03000000-0000-4000-8000-000000000003',
   'aaaaaaaa-0000-4000-8000-00000000000a', 'pro'), 'Pia holds nothing');
-select is((select count(*)::int from public.polar_reconcile_teams(:run, 10)), 0,
+select is((select count(*)::int from public.polar_reconcile_teams(current_setting('test.run')::bigint, 10)), 0,
   'team A is done for the run');
 
 -- A seat gone from the subscription's listing is revoked; a list not read removes nothing.
 select pg_temp.as_role('service_role');
-select is(public.reconcile_polar_team(:run, :'lease', 'cus_team_a', '[]',
+select is(public.reconcile_polar_team(current_setting('test.run')::bigint, current_setting('test.lease')::uuid, 'cus_team_a', '[]',
   jsonb_build_object('at', '2026-12-01T00:00:00Z', 'members', null,
     'seats', jsonb_build_object('sub_a', '[]'::jsonb), 'grants', null)) ->> 'seats_revoked',
   '1', 'a seat Polar no longer lists is revoked');
@@ -233,7 +234,7 @@ select ok(not (select removed from public.polar_team_members where polar_member_
 insert into auth.users (id, email) values ('06000000-0000-4000-8000-000000000006', 'ted@example.com');
 delete from auth.users where id = '06000000-0000-4000-8000-000000000006';
 select pg_temp.as_role('service_role');
-select is(public.reconcile_polar_team(:run, :'lease', 'cus_team_a', jsonb_build_array(
+select is(public.reconcile_polar_team(current_setting('test.run')::bigint, current_setting('test.lease')::uuid, 'cus_team_a', jsonb_build_array(
     jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_ted', 'cus_team_a',
       '06000000-0000-4000-8000-000000000006', 'member', '2026-11-01T00:00:00Z')),
     jsonb_build_object('kind', 'seat', 'object', pg_temp.seat('seat_ted', 'cus_team_a',
@@ -247,7 +248,7 @@ select results_eq($$select kind, polar_id from polar.team_deletions
   $$values ('member', 'mem_ted'), ('seat', 'seat_ted')$$,
   'with its seat, as the delete would have queued them');
 select pg_temp.as_role('service_role');
-select is(public.reconcile_polar_team(:run, :'lease', 'cus_team_a', jsonb_build_array(
+select is(public.reconcile_polar_team(current_setting('test.run')::bigint, current_setting('test.lease')::uuid, 'cus_team_a', jsonb_build_array(
     jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_ted', 'cus_team_a',
       '06000000-0000-4000-8000-000000000006', 'member', '2026-11-01T00:00:00Z')),
     jsonb_build_object('kind', 'member', 'object', pg_temp.member('mem_olive', 'cus_team_a',
@@ -260,18 +261,18 @@ select pg_temp.as_owner();
 -- ----- Teams the listing did not name ---------------------------------------------------------
 select pg_temp.as_role('service_role');
 select results_eq(format('select polar_customer_id from public.polar_reconcile_gone_teams(%s, 25)',
-  :run), $$values ('cus_team_b')$$,
+  current_setting('test.run')::bigint), $$values ('cus_team_b')$$,
   'team B is unlisted; team C, stored after the run began, is not a candidate');
-select is(public.finish_polar_reconcile_gone_team(:run, :'lease', 'cus_team_b', false), false,
+select is(public.finish_polar_reconcile_gone_team(current_setting('test.run')::bigint, current_setting('test.lease')::uuid, 'cus_team_b', false), false,
   'a team Polar still has is kept');
-select is((select count(*)::int from public.polar_reconcile_gone_teams(:run, 25)), 0,
+select is((select count(*)::int from public.polar_reconcile_gone_teams(current_setting('test.run')::bigint, 25)), 0,
   'a checked team is not checked again in the run');
 select pg_temp.as_owner();
 select is((select count(*)::int from public.polar_teams where polar_customer_id = 'cus_team_b'), 1,
   'team B is still stored');
 delete from polar.reconcile_teams where polar_customer_id = 'cus_team_b';
 select pg_temp.as_role('service_role');
-select is(public.finish_polar_reconcile_gone_team(:run, :'lease', 'cus_team_b', true), true,
+select is(public.finish_polar_reconcile_gone_team(current_setting('test.run')::bigint, current_setting('test.lease')::uuid, 'cus_team_b', true), true,
   'a team Polar no longer has is deleted');
 select pg_temp.as_owner();
 select is((select count(*)::int from public.polar_team_seats where team_id =
