@@ -41,7 +41,8 @@ export async function createPasswordUser(
   password: string,
 ): Promise<string> {
   const [row] = await db.query<{ id: string }>(
-    `insert into auth.users (email, encrypted_password) values ($1, $2)
+    // Confirmed at once, as Supabase Auth does with email confirmations off.
+    `insert into auth.users (email, encrypted_password, email_confirmed_at) values ($1, $2, now())
      on conflict (email) do update set encrypted_password = excluded.encrypted_password
      returning id`,
     [email.toLowerCase(), await hashPassword(password)],

@@ -24,6 +24,8 @@ export interface SiteConfig {
   meter: string;
   /** The one-time product that adds credits to {@linkcode SiteConfig.meter}. */
   credit_product_id: string;
+  /** The seat-based product the example's teams buy; `null` when there is none. */
+  team_product_id: string | null;
 }
 
 /**
@@ -34,7 +36,7 @@ export interface SiteConfig {
  * @throws {Error} when bundling fails
  * @example
  * ```ts
- * const site = await createExampleSite({ api_url, anon_key, entitlement_key, meter, credit_product_id });
+ * const site = await createExampleSite({ api_url, anon_key, entitlement_key, meter, credit_product_id, team_product_id });
  * Deno.serve({ hostname: "127.0.0.1", port: 3000 }, site);
  * ```
  */

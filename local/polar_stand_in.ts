@@ -748,7 +748,12 @@ export function createPolarStandIn(options: PolarStandInOptions): PolarStandIn {
       const locked = entry.checkout.customer_id
         ? findCustomer({ id: entry.checkout.customer_id })
         : undefined;
-      return html(checkoutPage(entry.checkout, entry.paid, locked, refuses(entry.checkout)));
+      const owner = locked?.type === "team"
+        ? teamModel.liveMembers(locked.id).find((member) => member.role === "owner")
+        : undefined;
+      return html(
+        checkoutPage(entry.checkout, entry.paid, locked, refuses(entry.checkout), owner?.email),
+      );
     }
     if (page === "claim" && teamModel.pendingSeat(key)) {
       if (request.method === "POST") {
@@ -966,10 +971,14 @@ function checkoutPage(
   paid: boolean,
   customer: AnyCustomer | undefined,
   refused = false,
+  ownerEmail?: string,
 ): string {
-  // A checkout for a customer shows that customer's email, locked, as Polar's page does.
+  // A checkout for a customer shows that customer's email, locked, as Polar's page does; a
+  // team customer made without one is shown by its owner's.
+  const shown = customer?.email ?? customer?.name ??
+    (ownerEmail === undefined ? "" : `the team of ${ownerEmail}`);
   const email = customer
-    ? `<p>For <strong class="email">${escape(customer.email ?? customer.name ?? "")}</strong></p>`
+    ? `<p>For <strong class="email">${escape(shown)}</strong></p>`
     : `<label>Email <input name="email" type="email" value="${
       escape(checkout.customer_email ?? "")
     }"></label>`;
@@ -1054,7 +1063,9 @@ function memberPortalPage(page: {
   const manager = member.role === "owner" || member.role === "billing_manager";
   const who = `<p><span class="member">${escape(member.email)}</span> (<span class="role">${
     escape(member.role)
-  }</span>) of <strong class="team">${escape(customer.name ?? customer.email ?? "")}</strong></p>`;
+  }</span>) of <strong class="team">${
+    escape(customer.name ?? customer.email ?? `team ${customer.external_id ?? customer.id}`)
+  }</strong></p>`;
   const mine = `<h2>Your benefits</h2><ul class="benefits">${
     benefits.map((g) => `<li>${escape(g.benefit.description)}</li>`).join("") ||
     "<li>None</li>"

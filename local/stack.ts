@@ -405,6 +405,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         entitlement_key: options.entitlementKey ?? DEMO_ENTITLEMENT_KEY,
         meter: DEMO_METER.name,
         credit_product_id: CREDIT_PACK_PRODUCT_ID,
+        team_product_id: teamProductId,
       });
     }
 

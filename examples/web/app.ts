@@ -23,7 +23,7 @@ interface PageConfig {
   meter: string;
   credit_product_id: string;
   /** The seat-based product a team buys seats of; else the catalog's seat-based product. */
-  team_product_id?: string;
+  team_product_id?: string | null;
 }
 
 /** A row of the public price list, `public.polar_products`. */
@@ -53,7 +53,7 @@ const LIVE_STATUSES = ["active", "trialing", "past_due"];
 
 const config: PageConfig = await (await fetch("/config.json")).json();
 const supabase: SupabaseClient = createClient(config.api_url, config.anon_key);
-const teams = createTeams({ supabase, teamProductId: config.team_product_id });
+const teams = createTeams({ supabase, teamProductId: config.team_product_id ?? undefined });
 
 /** Disables the button while `work` runs; errors go to the page's message. */
 function whileBusy(button: HTMLButtonElement, label: string, work: () => Promise<void>) {

@@ -97,7 +97,7 @@ export function isSeatBased(product: { prices: { amount_type?: string }[] }): bo
  * @returns what the page calls on sign-in and on coming back from checkout
  * @example
  * ```ts
- * const teams = createTeams({ supabase, teamProductId: config.team_product_id });
+ * const teams = createTeams({ supabase, teamProductId: config.team_product_id ?? undefined });
  * await teams.render(session.user.id);
  * ```
  */
