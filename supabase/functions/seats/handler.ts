@@ -61,6 +61,9 @@ export function seatsTakenMessage(seats: number): string {
   return `All ${seats} seats are taken: revoke one or buy more`;
 }
 
+/** How many listed seats are stored at once. */
+const STORE_CONCURRENCY = 8;
+
 /** What the seats handler depends on; tests pass their own. */
 export interface SeatsDependencies extends Pick<CallerAccess, "verifyUser"> {
   /** Allowed origins, for CORS. */
@@ -165,7 +168,14 @@ export function createSeatsHandler(deps: SeatsDependencies): Handler {
         const state = await store.billingState(input.teamId, undefined, user.deadline);
         const subscription = liveSubscription(state);
         const list = await polar.list(subscription.id, user.deadline);
-        await Promise.all(list.seats.map((seat) => store.apply("seat", seat, user.deadline)));
+        // A few at a time: a subscription may have up to 1,000 seats, one database call each.
+        for (let i = 0; i < list.seats.length; i += STORE_CONCURRENCY) {
+          await Promise.all(
+            list.seats.slice(i, i + STORE_CONCURRENCY).map((seat) =>
+              store.apply("seat", seat, user.deadline)
+            ),
+          );
+        }
         return jsonResponse({
           seats: list.seats.map(seatView),
           total_seats: list.total_seats,
