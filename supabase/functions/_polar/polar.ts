@@ -34,7 +34,22 @@ export function createPolarClient(config: PolarConfig): PolarCore {
 }
 
 /**
- * Runs a Polar call whose 404 (`ResourceNotFound`) means "there is none", answering `null` then.
+ * Whether a call failed with Polar's 404: `ResourceNotFound`, or one of the SDK's per-route 404
+ * errors (the seat routes' `CustomerSeatsListSeats404Error`, …), which only the status tells.
+ *
+ * @param error what an SDK call threw
+ * @returns true for a 404
+ * @example
+ * ```ts
+ * isPolarNotFound(error); // true when Polar has no such seat
+ * ```
+ */
+export function isPolarNotFound(error: unknown): boolean {
+  return error instanceof Error && (error as { statusCode?: unknown }).statusCode === 404;
+}
+
+/**
+ * Runs a Polar call whose 404 means "there is none", answering `null` then.
  *
  * @param call the SDK call
  * @returns what it answered, or `null` on Polar's 404
@@ -48,29 +63,7 @@ export async function orNullOnNotFound<T>(call: () => Promise<T>): Promise<T | n
   try {
     return await call();
   } catch (error) {
-    if (error instanceof errors.ResourceNotFound) return null;
-    throw error;
-  }
-}
-
-/**
- * Runs an `@polar-sh/sdk` call and answers `null` on any 404 instead of throwing: the SDK raises
- * its own error class for some routes' 404s (the seat routes' `CustomerSeatsListSeats404Error`),
- * not {@linkcode errors.ResourceNotFound}, so only the status tells.
- *
- * @param call the SDK call
- * @returns what it answered, or `null` on Polar's 404
- * @throws what the call threw, for any other failure
- * @example
- * ```ts
- * await orNullOn404(() => listSeatsCustomerSeats(polar)({ subscription_id })); // the list, or null
- * ```
- */
-export async function orNullOn404<T>(call: () => Promise<T>): Promise<T | null> {
-  try {
-    return await call();
-  } catch (error) {
-    if ((error as { statusCode?: unknown }).statusCode === 404) return null;
+    if (isPolarNotFound(error)) return null;
     throw error;
   }
 }

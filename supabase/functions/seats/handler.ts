@@ -15,7 +15,7 @@ import { createCors } from "../_polar/cors.ts";
 import { HttpError, jsonResponse, STATUS } from "../_polar/http_error.ts";
 import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
 import type { RequestLogger } from "../_polar/log.ts";
-import { createPolarClient } from "../_polar/polar.ts";
+import { createPolarClient, isPolarNotFound } from "../_polar/polar.ts";
 import { createServerClient } from "../_polar/supabase.ts";
 import {
   createTeamBillingCheck,
@@ -24,12 +24,7 @@ import {
   type TeamBillingState,
   type TeamStore,
 } from "../_polar/team_billing.ts";
-import {
-  createPolarSeatsApi,
-  isPolarNotFound,
-  polarErrorName,
-  type PolarSeatsApi,
-} from "./polar.ts";
+import { createPolarSeatsApi, polarErrorName, type PolarSeatsApi } from "./polar.ts";
 import { readSeatsRequest } from "./request.ts";
 import { seatView } from "./seat_view.ts";
 

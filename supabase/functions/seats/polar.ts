@@ -78,17 +78,3 @@ export function polarErrorName(error: unknown, status: number): string | undefin
   const name = (parsed as { error?: unknown } | null)?.error;
   return typeof name === "string" ? name : undefined;
 }
-
-/**
- * Whether a call failed with Polar's 404 (the SDK's per-status 404 errors, or `ResourceNotFound`).
- *
- * @param error what a seat call threw
- * @returns true for a 404
- * @example
- * ```ts
- * isPolarNotFound(error); // true when Polar has no such seat
- * ```
- */
-export function isPolarNotFound(error: unknown): boolean {
-  return error instanceof Error && (error as { statusCode?: unknown }).statusCode === 404;
-}

@@ -33,7 +33,6 @@ import { createOperatorCheck } from "../_polar/operator.ts";
 import type { Deadline } from "../_polar/deadline.ts";
 import {
   createPolarClient,
-  orNullOn404,
   orNullOnNotFound,
   POLAR_TIMEOUT_SECONDS,
   validationDetails,
@@ -227,13 +226,13 @@ export function createSyncDependencies(
     pending: (maxRows) => rpc("pending_polar_team_deletions", { max_rows: maxRows }),
     finish: (id, outcome, error) => rpc("finish_polar_team_deletion", { id, outcome, error }),
     listSeats: async ({ subscriptionId, orderId }) => {
-      const list = await orNullOn404(() =>
+      const list = await orNullOnNotFound(() =>
         listSeats(subscriptionId ? { subscription_id: subscriptionId } : { order_id: orderId })
       );
       return list ? list.seats as ListedSeat[] : null;
     },
     revokeSeat: async (seatId) =>
-      await orNullOn404(() => revokeSeat(seatId)) === null ? "absent" : "revoked",
+      await orNullOnNotFound(() => revokeSeat(seatId)) === null ? "absent" : "revoked",
     deleteMember: async (customerId, memberId) => {
       try {
         return await deletedOrAbsent(() => deleteMember(customerId, memberId));

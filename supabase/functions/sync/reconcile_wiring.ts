@@ -18,7 +18,7 @@ import {
 import { listMembers } from "@polar-sh/sdk/2026-10/services/customers/members";
 import { getSubscriptions, listSubscriptions } from "@polar-sh/sdk/2026-10/services/subscriptions";
 import { listWebhookEndpointsWebhooks } from "@polar-sh/sdk/2026-10/services/webhooks";
-import { orNullOn404, orNullOnNotFound, type PolarCore } from "../_polar/polar.ts";
+import { orNullOnNotFound, type PolarCore } from "../_polar/polar.ts";
 import type { PolarPacer } from "../_polar/polar_pacer.ts";
 import type { DeletionReport } from "./deletions.ts";
 import type { ReconcileList } from "./pages.ts";
@@ -178,7 +178,7 @@ export function createReconcileWiring(options: ReconcileWiringOptions): Reconcil
             await subscriptions({ customer_id: customerId, page, limit, sorting: ["started_at"] }),
           ),
         listSeats: async (subscriptionId) => {
-          const list = await orNullOn404(() => seats({ subscription_id: subscriptionId }));
+          const list = await orNullOnNotFound(() => seats({ subscription_id: subscriptionId }));
           return list ? list.seats as unknown as Record<string, unknown>[] : null;
         },
         listGrants: async (customerId, page, limit) =>
