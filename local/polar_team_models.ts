@@ -7,7 +7,8 @@
  * @module
  */
 import type { models } from "@polar-sh/sdk/2026-10";
-import { ORGANIZATION_ID } from "./polar_models.ts";
+import { ORGANIZATION_ID, subscriptionModel } from "./polar_models.ts";
+import { checkoutSeats } from "./polar_products.ts";
 
 /**
  * A team customer (`type: "team"`). A team may have no email of its own, as in Polar.
@@ -197,4 +198,33 @@ let lastTimestamp = 0;
 export function monotonicNow(): string {
   lastTimestamp = Math.max(Date.now(), lastTimestamp + 1);
   return new Date(lastTimestamp).toISOString();
+}
+
+/**
+ * An active monthly subscription of a seat-based product for a team, priced as a checkout of
+ * that many seats would be: a test's or the stand-in's starting point.
+ *
+ * @param team the team customer
+ * @param product the seat-based product (the stand-in's "Team" plan)
+ * @param seats the seats bought
+ * @returns the subscription
+ * @example
+ * ```ts
+ * teamSubscriptionModel(team, teamProduct, 3).seats; // 3
+ * ```
+ */
+export function teamSubscriptionModel(
+  team: models.CustomerTeam,
+  product: models.Product,
+  seats: number,
+): models.Subscription {
+  const price = checkoutSeats(product, seats);
+  return subscriptionModel(team, {
+    status: "active",
+    product_id: product.id,
+    product,
+    prices: product.prices,
+    seats,
+    amount: price.refusal ? 0 : price.amount,
+  });
 }

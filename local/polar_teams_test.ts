@@ -2,7 +2,10 @@ import assert from "node:assert/strict";
 import { type models, webhooks } from "@polar-sh/sdk/2026-10";
 import { HANDLED_EVENT_TYPES } from "../supabase/functions/_polar/polar_webhooks.ts";
 import { serveOnLoopback } from "./loopback.ts";
+import { checkoutSeats, standInProducts } from "./polar_products.ts";
 import { createPolarStandIn, DEMO_PRODUCT_ID, TEAM_PRODUCT_ID } from "./polar_stand_in.ts";
+import { teamCustomerModel, teamSubscriptionModel } from "./polar_team_models.ts";
+import { createTeamModel, type PolarRefusal } from "./polar_teams.ts";
 
 const SECRET = "whsec_" + btoa("local-test-secret-0123456789");
 
@@ -540,4 +543,40 @@ Deno.test("member portal sessions: 422s, and what owners and members see", async
     "customer.state_changed",
   ]);
   assert.equal(subscription.cancel_at_period_end, true);
+});
+
+Deno.test("a team subscription's seats: as many as bought, the last one given, the next refused, a revoked one freed", async () => {
+  const teamProduct = standInProducts().find((p) => p.id === TEAM_PRODUCT_ID)!;
+  const subscriptions = new Map<string, models.Subscription>();
+  const teams = new Map<string, models.CustomerTeam>();
+  const model = createTeamModel({ subscriptions, teams, emit: () => {} });
+  const team = teamCustomerModel({ externalId: crypto.randomUUID() });
+  teams.set(team.id, team);
+  const subscription = teamSubscriptionModel(team, teamProduct, 2);
+  subscriptions.set(subscription.id, subscription);
+  const price = checkoutSeats(teamProduct, 2);
+  if (price.refusal) throw new Error(price.refusal.msg);
+  assert.deepEqual(
+    [subscription.status, subscription.seats, subscription.customer_id, subscription.amount],
+    ["active", 2, team.id, price.amount],
+  );
+  const assign = (email: string) =>
+    model.assignSeat({ subscription_id: subscription.id, email, immediate_claim: true });
+  const counts = () => {
+    const { available_seats, total_seats } = model.seatsList(subscription);
+    return [available_seats, total_seats];
+  };
+  assert.deepEqual(counts(), [2, 2]);
+  await assign("ann@team.test");
+  assert.deepEqual(counts(), [1, 2]);
+  const last = await assign("bob@team.test");
+  assert.deepEqual(counts(), [0, 2]);
+  await assert.rejects(assign("cy@team.test"), (error: PolarRefusal) => {
+    assert.deepEqual([error.status, error.body.error], [400, "SeatNotAvailable"]);
+    return true;
+  });
+  await model.revokeSeat(last);
+  assert.deepEqual(counts(), [1, 2]);
+  assert.equal((await assign("cy@team.test")).id, last.id, "the revoked seat is reused");
+  assert.deepEqual(counts(), [0, 2]);
 });

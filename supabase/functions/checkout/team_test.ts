@@ -165,7 +165,7 @@ Deno.test("a team's checkout resolves a concurrent double create by reading the 
   const teamId = await t.newTeam();
   // The other request's customer exists by the time this one's create is refused.
   const other = t.polar.addTeam(teamId);
-  t.polar.addMember(other.id, t.users.olive.id, t.users.olive.email, "owner");
+  await t.polar.addMember(other.id, t.users.olive.id, t.users.olive.email, "owner");
   const api = t.polar.teamApi();
   let reads = 0;
   const resolve = createTeamCustomerResolver({
@@ -316,7 +316,7 @@ Deno.test("a team's checkout refuses a Polar member that is not the caller's (an
   const { a } = t.teams;
   await t.letBill(a.id, t.users.max.id);
   // Polar answers "create" with the existing member of that email, linked to someone else.
-  t.polar.addMember(a.customer.id, crypto.randomUUID(), t.users.max.email);
+  await t.polar.addMember(a.customer.id, crypto.randomUUID(), t.users.max.email);
   const response = await t.call(t.users.max.token, {
     product_id: PRODUCT,
     team_id: a.id,

@@ -88,7 +88,7 @@ Deno.test("a team's portal refuses a member of team A who asks for team B's port
     NOT_A_MEMBER_MESSAGE,
   );
   // The other side: a plain member (no biller) of team A opens their own portal.
-  t.polar.addMember(t.teams.a.customer.id, t.users.max.id, t.users.max.email);
+  await t.polar.addMember(t.teams.a.customer.id, t.users.max.id, t.users.max.email);
   assert.equal((await t.post(t.users.max.token, { team_id: t.teams.a.id })).status, 200);
 });
 

@@ -193,9 +193,9 @@ Deno.test("seats refuses a user id no user has, or a deleted user's, and calls n
 Deno.test("seats is refused to anyone the app does not let bill the team, before anything is looked up", async () => {
   await using t = await setup();
   const { a, b } = t.teams;
-  const seat = t.polar.addSeat(
+  const seat = await t.polar.addSeat(
     b.subscriptionId,
-    t.polar.addMember(b.customer.id, t.users.max.id, t.users.max.email),
+    await t.polar.addMember(b.customer.id, t.users.max.id, t.users.max.email),
   );
   await t.apply("seat", seat);
   const cases: [string, string, unknown, string][] = [
@@ -243,9 +243,9 @@ Deno.test("seats is refused to anyone the app does not let bill the team, before
 Deno.test("seats refuses a biller of team A who names team B's seat under team A: 404, nothing revoked", async () => {
   await using t = await setup();
   const { a, b } = t.teams;
-  const seat = t.polar.addSeat(
+  const seat = await t.polar.addSeat(
     b.subscriptionId,
-    t.polar.addMember(b.customer.id, t.users.max.id, t.users.max.email),
+    await t.polar.addMember(b.customer.id, t.users.max.id, t.users.max.email),
   );
   await t.apply("seat", seat);
   const before = await t.snapshot();
@@ -265,9 +265,9 @@ Deno.test("seats refuses a biller of team A who names team B's seat under team A
 Deno.test("seats revokes a seat of the team, and stores the revoked seat", async () => {
   await using t = await setup();
   const { a } = t.teams;
-  const member = t.polar.addMember(a.customer.id, t.users.max.id, t.users.max.email);
+  const member = await t.polar.addMember(a.customer.id, t.users.max.id, t.users.max.email);
   await t.apply("member", member);
-  const seat = t.polar.addSeat(a.subscriptionId, member);
+  const seat = await t.polar.addSeat(a.subscriptionId, member);
   await t.apply("seat", seat);
   const response = await t.call("DELETE", t.users.olive.token, { team_id: a.id, seat_id: seat.id });
   assert.equal(response.status, 200);
@@ -286,9 +286,9 @@ Deno.test("seats refuses a seat id the database does not know, even one Polar ha
   await using t = await setup();
   const { a } = t.teams;
   // A seat of team A in Polar that no webhook stored yet: the check is the stored team's.
-  const seat = t.polar.addSeat(
+  const seat = await t.polar.addSeat(
     a.subscriptionId,
-    t.polar.addMember(a.customer.id, t.users.max.id, t.users.max.email),
+    await t.polar.addMember(a.customer.id, t.users.max.id, t.users.max.email),
   );
   for (const seatId of [crypto.randomUUID(), seat.id]) {
     const before = await t.snapshot();
@@ -304,9 +304,9 @@ Deno.test("seats refuses a seat id the database does not know, even one Polar ha
 Deno.test("seats answers 404 when the stored seat is gone from Polar", async () => {
   await using t = await setup();
   const { a } = t.teams;
-  const seat = t.polar.addSeat(
+  const seat = await t.polar.addSeat(
     a.subscriptionId,
-    t.polar.addMember(a.customer.id, t.users.max.id, t.users.max.email),
+    await t.polar.addMember(a.customer.id, t.users.max.id, t.users.max.email),
   );
   await t.apply("seat", seat);
   t.polar.seats.delete(seat.id);
@@ -320,9 +320,9 @@ Deno.test("seats answers 404 when the stored seat is gone from Polar", async () 
 Deno.test("seats lists Polar's seats of the team's subscription and stores each", async () => {
   await using t = await setup();
   const { a } = t.teams;
-  const member = t.polar.addMember(a.customer.id, t.users.max.id, t.users.max.email);
+  const member = await t.polar.addMember(a.customer.id, t.users.max.id, t.users.max.email);
   await t.apply("member", member);
-  const seat = t.polar.addSeat(a.subscriptionId, member);
+  const seat = await t.polar.addSeat(a.subscriptionId, member);
   const response = await t.call("GET", t.users.olive.token, undefined, `?team_id=${a.id}`);
   assert.equal(response.status, 200);
   const body = await response.json();
@@ -346,8 +346,8 @@ Deno.test("seats takes user_id from a member's external_id only, never from the 
   await using t = await setup();
   const { a } = t.teams;
   // An invitee Polar knows only by the email of an app user: no external_id, no user.
-  const invitee = t.polar.addMember(a.customer.id, null, t.users.max.email);
-  t.polar.addSeat(a.subscriptionId, invitee);
+  const invitee = await t.polar.addMember(a.customer.id, null, t.users.max.email);
+  await t.polar.addSeat(a.subscriptionId, invitee);
   const body = await (await t.call("GET", t.users.olive.token, undefined, `?team_id=${a.id}`))
     .json();
   assert.equal(body.seats[0].user_id, null);
@@ -397,7 +397,7 @@ Deno.test("seats refuses a seat when the stored seats are all taken, and gives t
   const quinnMember = [...t.polar.members.values()].find((m) =>
     m.external_id === t.users.quinn.id
   )!;
-  const first = t.polar.addSeat(b.subscriptionId, quinnMember);
+  const first = await t.polar.addSeat(b.subscriptionId, quinnMember);
   await t.apply("seat", first);
   // One seat left: Max gets it.
   const last = await t.call("POST", t.users.quinn.token, {
@@ -432,7 +432,10 @@ Deno.test("seats answers Polar's own 'No available seats' with the same 409", as
   const { b } = t.teams;
   // Polar has both seats taken; the database has heard of none.
   for (const user of [t.users.quinn, t.users.olive]) {
-    t.polar.addSeat(b.subscriptionId, t.polar.addMember(b.customer.id, user.id, user.email));
+    await t.polar.addSeat(
+      b.subscriptionId,
+      await t.polar.addMember(b.customer.id, user.id, user.email),
+    );
   }
   await assertError(
     await t.call("POST", t.users.quinn.token, { team_id: b.id, user_id: t.users.max.id }),
@@ -461,7 +464,7 @@ Deno.test("seats refuses a second seat for the same user, from the database and 
   }
   // Polar knows a seat the database has not heard of: Olive's, in Polar only.
   const olive = [...t.polar.members.values()].find((m) => m.external_id === t.users.olive.id)!;
-  t.polar.addSeat(a.subscriptionId, olive);
+  await t.polar.addSeat(a.subscriptionId, olive);
   await assertError(
     await t.call("POST", t.users.olive.token, { team_id: a.id, user_id: t.users.olive.id }),
     409,

@@ -26,7 +26,7 @@ import {
 } from "../../../../local/polar_customer_sessions.ts";
 import { createPolarMemberRoutes, type CustomerFinder } from "../../../../local/polar_members.ts";
 import { createPolarSeatRoutes } from "../../../../local/polar_seats.ts";
-import { teamCustomerModel } from "../../../../local/polar_team_models.ts";
+import { teamCustomerModel, teamSubscriptionModel } from "../../../../local/polar_team_models.ts";
 import {
   createTeamModel,
   type TeamModel,
@@ -39,7 +39,6 @@ import {
   customerModel,
   customerStateModel,
   listedBenefitGrantModel,
-  subscriptionModel,
 } from "../../../../local/polar_models.ts";
 import {
   alreadyActiveSubscription,
@@ -338,16 +337,7 @@ export async function startFakePolar(): Promise<FakePolar> {
       return { team, owner };
     },
     addTeamSubscription(team, seats) {
-      const product = teamProduct;
-      const price = checkoutSeats(product, seats);
-      const subscription = subscriptionModel(team, {
-        status: "active",
-        product_id: product.id,
-        product,
-        prices: product.prices,
-        seats,
-        amount: price.refusal ? 0 : price.amount,
-      });
+      const subscription = teamSubscriptionModel(team, teamProduct, seats);
       subscriptions.set(subscription.id, subscription);
       return subscription;
     },

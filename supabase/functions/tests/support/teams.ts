@@ -3,14 +3,32 @@
  * `polar_may_bill_team` answers from a table of billers (as an app's would, from its own
  * tables), team A (Olive bills it, Max is an app user without a seat) and team B (Quinn bills
  * it), both stored as Polar team customers with a live 3-seat and 2-seat subscription. Polar is
- * an in-memory model of its team customers, members and seats that applies Polar's own rules
- * (`server/polar/customer_seat/service.py`, `member/service.py`, `customer_session/service.py`)
- * and answers with the SDK's errors; every write it takes is recorded.
+ * the stand-in's team model (`local/polar_teams.ts`) behind its customer, member, seat and
+ * customer session routes, called in-process: its refusals are thrown as the SDK throws them,
+ * and every write it takes is recorded.
  *
  * @module
  */
-import { PolarClientError } from "@polar-sh/sdk";
+import { PolarClientError, PolarServerError } from "@polar-sh/sdk";
 import { errors, type models } from "@polar-sh/sdk/2026-10";
+import { createPolarCustomerRoutes } from "../../../../local/polar_customers.ts";
+import {
+  createCustomerSession,
+  type PortalSession,
+} from "../../../../local/polar_customer_sessions.ts";
+import { createPolarMemberRoutes, type CustomerFinder } from "../../../../local/polar_members.ts";
+import { customerModel } from "../../../../local/polar_models.ts";
+import { standInProducts, TEAM_PRODUCT_ID } from "../../../../local/polar_products.ts";
+import { createPolarSeatRoutes } from "../../../../local/polar_seats.ts";
+import { teamCustomerModel, teamSubscriptionModel } from "../../../../local/polar_team_models.ts";
+import {
+  createTeamModel,
+  polarError,
+  PolarRefusal,
+  type TeamPayload,
+  validationRefusal,
+} from "../../../../local/polar_teams.ts";
+import { orNullOnNotFound } from "../../_polar/polar.ts";
 import { createServerClient } from "../../_polar/supabase.ts";
 import { createTeamBillingCheck, createTeamStore } from "../../_polar/team_billing.ts";
 import type { PolarTeamApi } from "../../_polar/team_customer.ts";
@@ -18,268 +36,197 @@ import type { PolarSeatsApi } from "../../seats/polar.ts";
 import { insertUser } from "./database.ts";
 import { createTestSupabase, type TestSupabase } from "./supabase_stand_in.ts";
 
-/** Polar's 422 with one item. */
+/**
+ * A refusal as the SDK throws it. The handlers read a 422 by its class
+ * (`errors.HTTPValidationError`) and any other refusal by its `statusCode` and Polar's body
+ * (`isPolarNotFound`, `polarErrorName`), which the SDK's per-route classes carry parsed.
+ *
+ * @param refusal Polar's status and body
+ * @returns the error
+ * @example
+ * ```ts
+ * sdkError(polarError(404, "ResourceNotFound", "Seat not found")).statusCode; // 404
+ * ```
+ */
+export function sdkError(refusal: PolarRefusal): PolarClientError | PolarServerError {
+  const { status, body } = refusal;
+  if (status >= 500) return new PolarServerError(status, JSON.stringify(body));
+  return status === 422
+    ? new errors.HTTPValidationError(422, body as models.HTTPValidationError)
+    : new PolarClientError(status, body);
+}
+
+/** Polar's 422 with one item, as the SDK throws it. */
 export function validationError(loc: string[], msg: string): errors.HTTPValidationError {
-  return new errors.HTTPValidationError(422, { detail: [{ loc, msg, type: "value_error" }] });
+  return sdkError(validationRefusal(loc, msg)) as errors.HTTPValidationError;
 }
 
-/** Polar's error body for a refusal of its own (`{ error, detail }`), as the SDK throws it. */
+/** Polar's refusal of its own (`{ error, detail }`), as the SDK throws it. */
 export function polarRefusal(status: number, error: string, detail: string): PolarClientError {
-  return new PolarClientError(status, { error, detail });
+  return sdkError(polarError(status, error, detail)) as PolarClientError;
 }
 
-const NOW = () => new Date().toISOString();
-
-/** The in-memory Polar of the team tests. */
+/** The handler tests' Polar: the team model and its routes, called in-process. */
 export class TeamPolar {
-  /** Customers by id (team and individual). */
-  customers = new Map<string, models.Customer>();
-  /** Members by id. */
-  members = new Map<string, models.Member>();
-  /** Seats by id. */
-  seats = new Map<string, models.CustomerSeat>();
-  /** Subscriptions' seat counts and customers, by subscription id. */
-  subscriptions = new Map<string, { customerId: string; seats: number }>();
+  /** Individual customers by id. */
+  readonly individuals = new Map<string, models.CustomerIndividual>();
+  /** Team customers by id. */
+  readonly teams = new Map<string, models.CustomerTeam>();
+  /** Subscriptions by id. */
+  readonly subscriptions = new Map<string, models.Subscription>();
+  /** The webhooks Polar would have sent, not delivered. */
+  readonly webhooks: TeamPayload[] = [];
+  /** Members, seats and their rules. */
+  readonly model = createTeamModel({
+    subscriptions: this.subscriptions,
+    teams: this.teams,
+    emit: (payload) => void this.webhooks.push(payload),
+  });
   /** Every write, as `METHOD path`. */
   writes: string[] = [];
-  /** Every call, reads included. */
+  /** Every read, as `GET customer|member|seats …`. */
   calls: string[] = [];
   /** Thrown by the next `POST /v1/customers/` (a concurrent create). */
   nextCreateError?: Error;
 
-  /** A team customer. */
-  addTeam(externalId: string): models.Customer {
-    const customer = {
-      id: crypto.randomUUID(),
-      type: "team",
-      external_id: externalId,
-      email: null,
-      name: null,
-      created_at: NOW(),
-      modified_at: null,
-      deleted_at: null,
-      metadata: {},
-    } as unknown as models.Customer;
-    this.customers.set(customer.id, customer);
-    return customer;
+  private readonly sessions = new Map<string, PortalSession>();
+  private readonly findCustomer: CustomerFinder = (ref) =>
+    [...this.individuals.values(), ...this.teams.values()].find((c) =>
+      c.deleted_at === null && ("id" in ref ? c.id === ref.id : c.external_id === ref.externalId)
+    );
+  private readonly routes = [
+    createPolarMemberRoutes(this.model, this.findCustomer),
+    createPolarSeatRoutes(this.model, this.subscriptions),
+    createPolarCustomerRoutes(this.individuals, {
+      teams: { customers: this.teams, model: this.model },
+    }),
+    ({ url, body }: { url: URL; body: Record<string, unknown> }) =>
+      Promise.resolve(
+        url.pathname === "/v1/customer-sessions/"
+          ? createCustomerSession(body, {
+            findCustomer: this.findCustomer,
+            teams: this.model,
+            sessions: this.sessions,
+            portalUrl: (token) =>
+              `https://sandbox.polar.sh/acme/portal?member=${this.sessions.get(token)?.memberId}`,
+          })
+          : undefined,
+      ),
+  ];
+
+  /** Every customer (individual and team) by id. */
+  get customers(): Map<string, models.Customer> {
+    return new Map<string, models.Customer>([...this.individuals, ...this.teams]);
+  }
+  /** Every member by id (the model's). */
+  get members(): Map<string, models.Member> {
+    return this.model.members;
+  }
+  /** Every seat by id (the model's: deleting one makes Polar forget it). */
+  get seats(): Map<string, models.CustomerSeat> {
+    return this.model.seats;
+  }
+
+  /** A team customer, without its owner. */
+  addTeam(externalId: string): models.CustomerTeam {
+    const team = teamCustomerModel({ externalId });
+    this.teams.set(team.id, team);
+    return team;
   }
 
   /** An individual customer. */
-  addIndividual(externalId: string): models.Customer {
-    const customer = { ...this.addTeam(externalId), type: "individual" } as models.Customer;
-    this.customers.set(customer.id, customer);
+  addIndividual(externalId: string): models.CustomerIndividual {
+    const customer = customerModel({ externalId });
+    this.individuals.set(customer.id, customer);
     return customer;
   }
 
-  /** A member of a customer. */
+  /** A member of a customer, made by the model (an existing email answers its member). */
   addMember(
     customerId: string,
     externalId: string | null,
     email: string,
-    role: models.Member["role"] = "member",
-  ): models.Member {
-    const member: models.Member = {
-      id: crypto.randomUUID(),
-      customer_id: customerId,
-      external_id: externalId,
-      email,
-      name: null,
-      role,
-      created_at: NOW(),
-      modified_at: null,
-    };
-    this.members.set(member.id, member);
-    return member;
+    role: models.MemberRole = "member",
+  ): Promise<models.Member> {
+    const customer = this.findCustomer({ id: customerId })!;
+    return role === "owner"
+      ? this.model.createOwner(customer, { email, externalId })
+      : this.model.createMember(customer, { email, external_id: externalId, role });
   }
 
-  /** A seat held by a member (claimed) of a subscription. */
-  addSeat(subscriptionId: string, member: models.Member): models.CustomerSeat {
-    const seat = this.newSeat(subscriptionId);
-    Object.assign(seat, {
-      customer_id: member.customer_id,
-      member_id: member.id,
-      member,
-      email: member.email,
-      status: "claimed",
-      claimed_at: NOW(),
-    });
-    return seat;
+  /** An active subscription of the stand-in's "Team" plan with `seats` seats. */
+  addSubscription(team: models.CustomerTeam, seats: number): models.Subscription {
+    const product = standInProducts().find((p) => p.id === TEAM_PRODUCT_ID)!;
+    const subscription = teamSubscriptionModel(team, product, seats);
+    this.subscriptions.set(subscription.id, subscription);
+    return subscription;
   }
 
-  private newSeat(subscriptionId: string): models.CustomerSeat {
-    const seat = {
-      id: crypto.randomUUID(),
-      created_at: NOW(),
-      modified_at: null,
+  /** A seat of a subscription assigned to a member and claimed at once, by the model. */
+  addSeat(subscriptionId: string, member: models.Member): Promise<models.CustomerSeat> {
+    return this.model.assignSeat({
       subscription_id: subscriptionId,
-      order_id: null,
-      status: "pending",
-      customer_id: null,
-      member_id: null,
-      member: null,
-      email: null,
-      customer_email: null,
-      invitation_token_expires_at: null,
-      claimed_at: null,
-      revoked_at: null,
-      seat_metadata: null,
-    } as models.CustomerSeat;
-    this.seats.set(seat.id, seat);
-    return seat;
+      member_id: member.id,
+      immediate_claim: true,
+    });
   }
 
-  private byExternalId(externalId: string) {
-    return [...this.customers.values()].find((c) => c.external_id === externalId) ?? null;
-  }
-
-  private seatsOf(subscriptionId: string) {
-    return [...this.seats.values()].filter((s) => s.subscription_id === subscriptionId);
-  }
-
-  /** `PolarTeamApi`, Polar's way. */
+  /** `PolarTeamApi`: the customer and member routes. */
   teamApi(): PolarTeamApi {
     return {
       getCustomer: (externalId) => {
         this.calls.push(`GET customer ${externalId}`);
-        return Promise.resolve(structuredClone(this.byExternalId(externalId)));
+        return orNullOnNotFound(() => this.request("GET", `/v1/customers/external/${externalId}`));
       },
       createTeamCustomer: (body) => {
-        this.writes.push("POST /v1/customers/");
         const error = this.nextCreateError;
         this.nextCreateError = undefined;
-        if (error) return Promise.reject(error);
-        if (this.byExternalId(body.external_id ?? "")) {
-          return Promise.reject(
-            validationError(
-              ["body", "external_id"],
-              "A customer with this external ID already exists.",
-            ),
-          );
-        }
-        const customer = this.addTeam(body.external_id ?? "");
-        if (body.owner) {
-          this.addMember(customer.id, body.owner.external_id ?? null, body.owner.email, "owner");
-        }
-        return Promise.resolve(structuredClone(customer));
+        if (!error) return this.request("POST", "/v1/customers/", body);
+        this.writes.push("POST /v1/customers/");
+        return Promise.reject(error);
       },
       getMember: (teamId, userId) => {
         this.calls.push(`GET member ${teamId} ${userId}`);
-        const customer = this.byExternalId(teamId);
-        const member = [...this.members.values()].find((m) =>
-          m.customer_id === customer?.id && m.external_id === userId
-        );
-        return Promise.resolve(member ? structuredClone(member) : null);
+        const path = `/v1/customers/external/${teamId}/members/${userId}`;
+        return orNullOnNotFound(() => this.request("GET", path));
       },
-      createMember: (customerId, body) => {
-        this.writes.push(`POST /v1/customers/${customerId}/members`);
-        // Polar answers an existing member with the same email as if it were created.
-        const same = [...this.members.values()].find((m) =>
-          m.customer_id === customerId && m.email === body.email
-        );
-        const member = same ??
-          this.addMember(customerId, body.external_id ?? null, body.email, body.role ?? "member");
-        return Promise.resolve(structuredClone(member));
-      },
+      createMember: (customerId, body) =>
+        this.request("POST", `/v1/customers/${customerId}/members`, body),
     };
   }
 
-  /** `PolarSeatsApi`, Polar's way. */
+  /** `PolarSeatsApi`: the seat routes. */
   seatsApi(): PolarSeatsApi {
     return {
       list: (subscriptionId) => {
         this.calls.push(`GET seats ${subscriptionId}`);
-        const subscription = this.subscriptions.get(subscriptionId);
-        if (!subscription) {
-          return Promise.reject(polarRefusal(404, "ResourceNotFound", "Subscription not found"));
-        }
-        const seats = this.seatsOf(subscriptionId);
-        const taken = seats.filter((s) => s.status !== "revoked").length;
-        return Promise.resolve(structuredClone({
-          seats,
-          total_seats: subscription.seats,
-          available_seats: subscription.seats - taken,
-        }));
+        return this.request("GET", `/v1/customer-seats?subscription_id=${subscriptionId}`);
       },
-      assign: (body) => {
-        this.writes.push("POST /v1/customer-seats");
-        const subscription = this.subscriptions.get(body.subscription_id ?? "");
-        if (!subscription) {
-          return Promise.reject(polarRefusal(404, "ResourceNotFound", "Subscription not found"));
-        }
-        const seats = this.seatsOf(body.subscription_id!);
-        if (seats.filter((s) => s.status !== "revoked").length >= subscription.seats) {
-          return Promise.reject(
-            polarRefusal(400, "SeatNotAvailable", `No available seats for ${body.subscription_id}`),
-          );
-        }
-        let member = [...this.members.values()].find((m) =>
-          m.customer_id === subscription.customerId && m.external_id === body.external_member_id
-        );
-        member ??= this.addMember(
-          subscription.customerId,
-          body.external_member_id ?? null,
-          body.email!,
-        );
-        if (seats.some((s) => s.status !== "revoked" && s.email === member.email)) {
-          return Promise.reject(
-            polarRefusal(
-              400,
-              "SeatAlreadyAssigned",
-              `Seat already assigned to customer ${member.email}`,
-            ),
-          );
-        }
-        // Polar reuses a revoked seat of the subscription before it makes a new one.
-        const seat = seats.find((s) => s.status === "revoked") ??
-          this.newSeat(body.subscription_id!);
-        Object.assign(seat, {
-          customer_id: subscription.customerId,
-          member_id: member.id,
-          member,
-          email: member.email,
-          status: body.immediate_claim ? "claimed" : "pending",
-          claimed_at: body.immediate_claim ? NOW() : null,
-          revoked_at: null,
-          modified_at: NOW(),
-        });
-        return Promise.resolve(structuredClone(seat));
-      },
-      revoke: (seatId) => {
-        this.writes.push(`DELETE /v1/customer-seats/${seatId}`);
-        const seat = this.seats.get(seatId);
-        if (!seat) return Promise.reject(polarRefusal(404, "ResourceNotFound", "Seat not found"));
-        Object.assign(seat, {
-          status: "revoked",
-          customer_id: null,
-          member_id: null,
-          member: null,
-          email: null,
-          revoked_at: NOW(),
-          modified_at: new Date(Date.now() + 1).toISOString(),
-        });
-        return Promise.resolve(structuredClone(seat));
-      },
+      assign: (body) => this.request("POST", "/v1/customer-seats", body),
+      revoke: (seatId) => this.request("DELETE", `/v1/customer-seats/${seatId}`),
     };
   }
 
-  /** The team portal session: `external_customer_id` and `external_member_id`, Polar's way. */
-  teamPortal(teamId: string, userId: string): Promise<string> {
-    this.writes.push("POST /v1/customer-sessions/");
-    const customer = this.byExternalId(teamId);
-    if (!customer) {
-      return Promise.reject(
-        validationError(["body", "external_customer_id"], "Customer does not exist."),
-      );
-    }
-    const member = [...this.members.values()].find((m) =>
-      m.customer_id === customer.id && m.external_id === userId
-    );
-    if (!member) {
-      return Promise.reject(
-        validationError(["body", "external_member_id"], "Member does not exist for this customer."),
-      );
-    }
-    return Promise.resolve(`https://sandbox.polar.sh/acme/portal?member=${member.id}`);
+  /** The team portal: a member session by `external_customer_id` and `external_member_id`. */
+  async teamPortal(teamId: string, userId: string): Promise<string> {
+    const session = await this.request<models.CustomerSession>("POST", "/v1/customer-sessions/", {
+      external_customer_id: teamId,
+      external_member_id: userId,
+    });
+    return session.customer_portal_url;
+  }
+
+  /** A request to the routes, answered as the SDK reads it: the JSON body, or its error. */
+  private async request<T>(method: string, path: string, body: object = {}): Promise<T> {
+    if (method !== "GET") this.writes.push(`${method} ${path.split("?")[0]}`);
+    const request = { method, url: new URL(path, "http://polar.test"), body: { ...body } };
+    let response: Response | undefined;
+    for (const route of this.routes) response ??= await route(request);
+    if (!response) throw new Error(`No route for ${method} ${path}`);
+    const text = await response.text();
+    const answer = text ? JSON.parse(text) : null;
+    if (response.status >= 400) throw sdkError(new PolarRefusal(response.status, answer));
+    return answer as T;
   }
 }
 
@@ -300,7 +247,10 @@ export interface TeamWorld extends AsyncDisposable {
   /** Polar. */
   polar: TeamPolar;
   /** Team A and team B: ids, Polar customers and subscriptions. */
-  teams: Record<"a" | "b", { id: string; customer: models.Customer; subscriptionId: string }>;
+  teams: Record<
+    "a" | "b",
+    { id: string; customer: models.CustomerTeam; subscriptionId: string }
+  >;
   /** Olive bills team A, Quinn team B; Max is an app user in no team; Pia has not confirmed her email. */
   users: Record<"olive" | "quinn" | "max" | "pia", TeamUser>;
   /** `polar_may_bill_team` asked with the caller's token. */
@@ -364,9 +314,8 @@ export async function createTeamWorld(): Promise<TeamWorld> {
   const team = async (biller: TeamUser, seats: number) => {
     const id = crypto.randomUUID();
     const customer = polar.addTeam(id);
-    const owner = polar.addMember(customer.id, biller.id, biller.email, "owner");
-    const subscriptionId = crypto.randomUUID();
-    polar.subscriptions.set(subscriptionId, { customerId: customer.id, seats });
+    const owner = await polar.addMember(customer.id, biller.id, biller.email, "owner");
+    const subscriptionId = polar.addSubscription(customer, seats).id;
     await apply("team_customer", customer);
     await apply("member", owner);
     await apply("subscription", {
