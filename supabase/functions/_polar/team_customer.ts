@@ -27,6 +27,11 @@ import type { TeamStore } from "./team_billing.ts";
 /** The answer when the team id is a user's billing account (an individual customer). */
 export const TEAM_ID_IS_USER_MESSAGE = "This team id is a user's billing account";
 
+/** The answer when the team's Polar customer has a member of the caller's email, not theirs. */
+export const EMAIL_IS_ANOTHER_MEMBER_MESSAGE =
+  "Your email address belongs to another member of this team's billing: remove that member " +
+  "in the team's billing portal, then try again";
+
 /** The answer when the caller's token has no email (Polar needs one for a member). */
 export const TEAM_EMAIL_REQUIRED_MESSAGE =
   "Your account has no email address: Polar needs one for a team's member";
@@ -147,11 +152,12 @@ export function createTeamCustomerResolver(
         external_id: user.id,
         role: "billing_manager",
       }, user.deadline);
-    // Polar answers an existing member with the same email as "created": it must be this user's.
+    // Polar answers an existing member with the same email as "created": it must be this user's
+    // (another account of the same email, a deleted one, or an invitation made in Polar).
     if (member.external_id !== user.id || member.customer_id !== customer.id) {
-      throw new Error(
-        `Polar member ${member.id} of team customer ${customer.id} is not user ${user.id}'s`,
-      );
+      throw new HttpError(STATUS.Conflict, EMAIL_IS_ANOTHER_MEMBER_MESSAGE, {
+        cause: `Polar member ${member.id} of team customer ${customer.id} is not user ${user.id}'s`,
+      });
     }
     await store.apply("member", member, user.deadline);
     return customer.id;

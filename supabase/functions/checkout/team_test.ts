@@ -3,6 +3,7 @@ import { PolarClientError } from "@polar-sh/sdk";
 import { createCallerAccess } from "../_polar/caller.ts";
 import {
   createTeamCustomerResolver,
+  EMAIL_IS_ANOTHER_MEMBER_MESSAGE,
   TEAM_EMAIL_REQUIRED_MESSAGE,
   TEAM_ID_IS_USER_MESSAGE,
 } from "../_polar/team_customer.ts";
@@ -322,7 +323,7 @@ Deno.test("a team's checkout refuses a Polar member that is not the caller's (an
     team_id: a.id,
     seats: 2,
   });
-  await assertError(response, 500, "Something went wrong");
+  await assertError(response, 409, EMAIL_IS_ANOTHER_MEMBER_MESSAGE);
   assert.ok(!t.polar.writes.includes("POST /v1/checkouts/"));
   assert.equal(await t.storedMember(a.id, t.users.max.id), undefined);
 });
