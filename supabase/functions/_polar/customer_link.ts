@@ -19,7 +19,7 @@ import { HttpError, STATUS } from "./http_error.ts";
 import {
   isValidationErrorOn,
   orNullOnNotFound,
-  POLAR_TIMEOUT_SECONDS,
+  polarCallOptions,
   type PolarCore,
 } from "./polar.ts";
 
@@ -85,14 +85,12 @@ export function createPolarCustomerApi(polar: PolarCore): PolarCustomerApi {
   const getExternal = getExternalCustomers(polar);
   const create = createCustomers(polar);
   const list = listCustomers(polar);
-  const within = (deadline?: Deadline) =>
-    deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
   return {
     getByExternalId: (externalId, deadline) =>
-      orNullOnNotFound(() => getExternal(externalId, within(deadline))),
-    create: (body, deadline) => create(body, within(deadline)),
+      orNullOnNotFound(() => getExternal(externalId, polarCallOptions(deadline))),
+    create: (body, deadline) => create(body, polarCallOptions(deadline)),
     findIdByEmail: async (email, deadline) =>
-      (await list({ email, limit: 1 }, within(deadline))).items[0]?.id ?? null,
+      (await list({ email, limit: 1 }, polarCallOptions(deadline))).items[0]?.id ?? null,
   };
 }
 

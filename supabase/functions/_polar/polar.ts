@@ -6,11 +6,27 @@
  */
 import { createPolarCore, errors, type PolarCore } from "@polar-sh/sdk/2026-10";
 import type { PolarConfig } from "./config.ts";
+import type { Deadline } from "./deadline.ts";
 
 export type { PolarCore };
 
 /** Seconds one Polar call may take; with the other upstream calls this keeps a request under 10 s. */
 export const POLAR_TIMEOUT_SECONDS = 3.5;
+
+/**
+ * The SDK's request options for one Polar call within what is left of the request's deadline, at
+ * most {@linkcode POLAR_TIMEOUT_SECONDS}; without a deadline, the client's own timeout (the same).
+ *
+ * @param deadline the request's deadline, if any
+ * @returns the options to pass as an SDK call's last argument
+ * @example
+ * ```ts
+ * await getExternalCustomers(polar)(userId, polarCallOptions(user.deadline));
+ * ```
+ */
+export function polarCallOptions(deadline?: Deadline): { timeout: number } | undefined {
+  return deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
+}
 
 /**
  * Makes the core client from the configuration.

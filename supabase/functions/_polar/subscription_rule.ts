@@ -14,7 +14,7 @@ import { getProducts } from "@polar-sh/sdk/2026-10/services/products";
 import type { SupabaseClient } from "@supabase/supabase-js";
 import type { Deadline } from "./deadline.ts";
 import { HttpError, STATUS } from "./http_error.ts";
-import { orNullOnNotFound, POLAR_TIMEOUT_SECONDS, type PolarCore } from "./polar.ts";
+import { orNullOnNotFound, polarCallOptions, type PolarCore } from "./polar.ts";
 
 /** The answer to a second subscription. */
 export const ALREADY_SUBSCRIBED_MESSAGE =
@@ -146,7 +146,7 @@ export function createOrganizationSetting(
     try {
       const page = await list(
         { limit: 1 },
-        { timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS) ?? POLAR_TIMEOUT_SECONDS },
+        polarCallOptions(deadline),
       );
       const organization = page.items[0];
       if (!organization) return false;
@@ -179,9 +179,7 @@ export function createProductRecurrence(
 ): (productId: string, deadline?: Deadline) => Promise<boolean> {
   const get = getProducts(polar);
   return async (productId, deadline) => {
-    const product = await orNullOnNotFound(() =>
-      get(productId, { timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS) })
-    );
+    const product = await orNullOnNotFound(() => get(productId, polarCallOptions(deadline)));
     return product?.is_recurring === true;
   };
 }

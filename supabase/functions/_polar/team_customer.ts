@@ -19,7 +19,7 @@ import { HttpError, STATUS } from "./http_error.ts";
 import {
   isValidationErrorOn,
   orNullOnNotFound,
-  POLAR_TIMEOUT_SECONDS,
+  polarCallOptions,
   type PolarCore,
 } from "./polar.ts";
 import type { TeamStore } from "./team_billing.ts";
@@ -75,16 +75,14 @@ export function createPolarTeamApi(polar: PolarCore): PolarTeamApi {
   const create = createCustomers(polar);
   const getMember = getExternalMembers(polar);
   const createMember = createMembers(polar);
-  const within = (deadline?: Deadline) => ({
-    timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS) ?? POLAR_TIMEOUT_SECONDS,
-  });
   return {
     getCustomer: (externalId, deadline) =>
-      orNullOnNotFound(() => getExternal(externalId, within(deadline))),
-    createTeamCustomer: (body, deadline) => create(body, within(deadline)),
+      orNullOnNotFound(() => getExternal(externalId, polarCallOptions(deadline))),
+    createTeamCustomer: (body, deadline) => create(body, polarCallOptions(deadline)),
     getMember: (teamId, userId, deadline) =>
-      orNullOnNotFound(() => getMember(teamId, userId, within(deadline))),
-    createMember: (customerId, body, deadline) => createMember(customerId, body, within(deadline)),
+      orNullOnNotFound(() => getMember(teamId, userId, polarCallOptions(deadline))),
+    createMember: (customerId, body, deadline) =>
+      createMember(customerId, body, polarCallOptions(deadline)),
   };
 }
 

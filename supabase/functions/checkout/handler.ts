@@ -19,7 +19,7 @@ import { HttpError, jsonResponse, STATUS } from "../_polar/http_error.ts";
 import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
 import type { RequestLogger } from "../_polar/log.ts";
 import type { Deadline } from "../_polar/deadline.ts";
-import { createPolarClient, POLAR_TIMEOUT_SECONDS, validationDetails } from "../_polar/polar.ts";
+import { createPolarClient, polarCallOptions, validationDetails } from "../_polar/polar.ts";
 import { createServerClient } from "../_polar/supabase.ts";
 import {
   alreadySubscribed,
@@ -179,9 +179,7 @@ export function createCheckoutDependencies(config: CheckoutFunctionConfig): Chec
         linkPolarCustomer(admin, userId, customer, { deadline }),
     }),
     createCheckout: async (body, deadline) => {
-      const { id, url } = await create(body, {
-        timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS),
-      });
+      const { id, url } = await create(body, polarCallOptions(deadline));
       return { id, url };
     },
     enforceSubscriptionRule: createSubscriptionRule({

@@ -16,7 +16,7 @@ import { createCors } from "../_polar/cors.ts";
 import { HttpError, jsonResponse, STATUS } from "../_polar/http_error.ts";
 import { createJsonHandler, type Handler } from "../_polar/json_handler.ts";
 import type { RequestLogger } from "../_polar/log.ts";
-import { createPolarClient, isValidationErrorOn, POLAR_TIMEOUT_SECONDS } from "../_polar/polar.ts";
+import { createPolarClient, isValidationErrorOn, polarCallOptions } from "../_polar/polar.ts";
 import { createRedirectUrlValidator } from "../_polar/redirect_url.ts";
 import { readTeamId } from "../_polar/team_input.ts";
 import type { VerifiedUser } from "../_polar/auth.ts";
@@ -96,7 +96,7 @@ export function createPortalHandler(deps: PortalDependencies): Handler {
 /**
  * The production dependencies: the caller's access (signing keys, verifier, PostgREST reader) and
  * one Polar client, made once per instance. The Polar call gets what is left of the request's
- * deadline, at most {@linkcode POLAR_TIMEOUT_SECONDS}.
+ * deadline (`polarCallOptions`).
  *
  * @param config the validated configuration
  * @param options for the caller's access: `fetch` (tests), key cache timings
@@ -117,12 +117,12 @@ export function createPortalDependencies(
     createPortalUrl: async (customerId, returnUrl, deadline) =>
       (await createSession(
         { customer_id: customerId, return_url: returnUrl },
-        { timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS) },
+        polarCallOptions(deadline),
       )).customer_portal_url,
     createTeamPortalUrl: async (teamId, userId, returnUrl, deadline) =>
       (await createSession(
         { external_customer_id: teamId, external_member_id: userId, return_url: returnUrl },
-        { timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS) },
+        polarCallOptions(deadline),
       )).customer_portal_url,
   };
 }

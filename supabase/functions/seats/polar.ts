@@ -13,7 +13,7 @@ import {
   revokeSeatCustomerSeats,
 } from "@polar-sh/sdk/2026-10/services/customer_seats";
 import type { Deadline } from "../_polar/deadline.ts";
-import { POLAR_TIMEOUT_SECONDS, type PolarCore } from "../_polar/polar.ts";
+import { polarCallOptions, type PolarCore } from "../_polar/polar.ts";
 
 /** The seat calls; each takes the request's deadline. */
 export interface PolarSeatsApi {
@@ -40,13 +40,11 @@ export function createPolarSeatsApi(polar: PolarCore): PolarSeatsApi {
   const list = listSeatsCustomerSeats(polar);
   const assign = assignSeatCustomerSeats(polar);
   const revoke = revokeSeatCustomerSeats(polar);
-  const within = (deadline?: Deadline) => ({
-    timeout: deadline?.timeoutSeconds(POLAR_TIMEOUT_SECONDS) ?? POLAR_TIMEOUT_SECONDS,
-  });
   return {
-    list: (subscriptionId, deadline) => list({ subscription_id: subscriptionId }, within(deadline)),
-    assign: (body, deadline) => assign(body, within(deadline)),
-    revoke: (seatId, deadline) => revoke(seatId, within(deadline)),
+    list: (subscriptionId, deadline) =>
+      list({ subscription_id: subscriptionId }, polarCallOptions(deadline)),
+    assign: (body, deadline) => assign(body, polarCallOptions(deadline)),
+    revoke: (seatId, deadline) => revoke(seatId, polarCallOptions(deadline)),
   };
 }
 

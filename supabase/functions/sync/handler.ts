@@ -34,7 +34,7 @@ import type { Deadline } from "../_polar/deadline.ts";
 import {
   createPolarClient,
   orNullOnNotFound,
-  POLAR_TIMEOUT_SECONDS,
+  polarCallOptions,
   validationDetails,
 } from "../_polar/polar.ts";
 import { createPolarPacer } from "../_polar/polar_pacer.ts";
@@ -211,11 +211,8 @@ export function createSyncDependencies(
   const deleteById = deleteCustomers(polar);
   const getSubscription = getSubscriptions(polar);
   const listProductPage = listProducts(polar);
-  /** The SDK's request options for one call within the request's deadline, if any. */
-  const within = (deadline?: Deadline) =>
-    deadline ? { timeout: deadline.timeoutSeconds(POLAR_TIMEOUT_SECONDS) } : undefined;
   const fetchSubscription = (id: string, deadline?: Deadline) =>
-    orNullOnNotFound(() => getSubscription(id, within(deadline))).then(asRecord);
+    orNullOnNotFound(() => getSubscription(id, polarCallOptions(deadline))).then(asRecord);
   const rpc = <T>(name: string, args: Record<string, unknown> = {}, deadline?: Deadline) =>
     callRpc<T>(admin, name, args, deadline);
 
@@ -278,9 +275,9 @@ export function createSyncDependencies(
           burst: USER_SYNC_BURST,
         }, deadline),
       fetchState: (userId) =>
-        orNullOnNotFound(() => getStateExternal(userId, within(deadline))).then(asRecord),
+        orNullOnNotFound(() => getStateExternal(userId, polarCallOptions(deadline))).then(asRecord),
       fetchStateByCustomerId: (customerId) =>
-        orNullOnNotFound(() => getState(customerId, within(deadline))).then(asRecord),
+        orNullOnNotFound(() => getState(customerId, polarCallOptions(deadline))).then(asRecord),
       unlinkMissing: (userId, customerId) =>
         rpc<boolean>("unlink_missing_polar_customer", {
           user_id: userId,
