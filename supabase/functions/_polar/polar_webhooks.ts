@@ -395,16 +395,8 @@ export function subscriptionChange(
   data: Record<string, unknown>,
   eventTimestamp: string,
 ): WebhookChange {
-  const customer = data.customer;
-  if (!isRecord(customer)) throw new InvalidEventError("data.customer is not an object");
-  const linked = customerPart(customer, "data.customer", eventTimestamp);
-  if (typeof data.customer_id === "string" && data.customer_id !== linked.customer_id) {
-    throw new InvalidEventError("data.customer_id does not match data.customer.id");
-  }
-  const metadata = isRecord(data.metadata) ? data.metadata : {};
   return {
-    ...linked,
-    metadata_user_id: typeof metadata.user_id === "string" ? metadata.user_id : null,
+    ...ownerOf(data, eventTimestamp),
     customer_deleted: false,
     subscription: subscriptionPart(data, "data", eventTimestamp),
   };
@@ -431,12 +423,11 @@ export function customerLink(
   return customerPart(customer, "data", eventTimestamp);
 }
 
-/** An order event: the customer's link, and the order as a billing change. */
-function orderChange(
-  type: typeof ORDER_EVENT_TYPES[number],
+/** The customer a subscription or an order embeds, its link, and the object's `user_id` metadata. */
+function ownerOf(
   data: Record<string, unknown>,
   eventTimestamp: string,
-): WebhookChange {
+): Pick<WebhookChange, "customer_id" | "external_id" | "customer_version" | "metadata_user_id"> {
   const customer = data.customer;
   if (!isRecord(customer)) throw new InvalidEventError("data.customer is not an object");
   const linked = customerPart(customer, "data.customer", eventTimestamp);
@@ -444,14 +435,25 @@ function orderChange(
     throw new InvalidEventError("data.customer_id does not match data.customer.id");
   }
   const metadata = isRecord(data.metadata) ? data.metadata : {};
+  return {
+    ...linked,
+    metadata_user_id: typeof metadata.user_id === "string" ? metadata.user_id : null,
+  };
+}
+
+/** An order event: the customer's link, and the order as a billing change. */
+function orderChange(
+  type: typeof ORDER_EVENT_TYPES[number],
+  data: Record<string, unknown>,
+  eventTimestamp: string,
+): WebhookChange {
   const amount = (field: string) => {
     const value = data[field];
     if (value === undefined || value === null) return null;
     return readNumber(data, field, "data");
   };
   return {
-    ...linked,
-    metadata_user_id: typeof metadata.user_id === "string" ? metadata.user_id : null,
+    ...ownerOf(data, eventTimestamp),
     customer_deleted: false,
     subscription: null,
     order: {
