@@ -13,7 +13,7 @@
 import { parseArgs } from "node:util";
 import { nextSteps } from "./install/next_steps.ts";
 import { applyPlan, type Plan, planInstall } from "./install/plan.ts";
-import { readSource, type Source } from "./install/source.ts";
+import { readOptional, readSource, type Source } from "./install/source.ts";
 
 /** Options of {@linkcode install}. */
 export interface InstallOptions {
@@ -89,15 +89,6 @@ export async function install(
     print(line);
   }
   return { plan, written: true };
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
 }
 
 if (import.meta.main) {

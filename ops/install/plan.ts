@@ -23,7 +23,7 @@ import {
   nextVersions,
   splitMigrationName,
 } from "./migrations.ts";
-import { SHARED_DIR, type Source } from "./source.ts";
+import { readOptional, SHARED_DIR, type Source } from "./source.ts";
 
 /** Where installed pgTAP files go: a folder of their own, which `supabase test db` finds (`-r`). */
 export const TESTS_DIR = "supabase/tests/database/polar_billing";
@@ -391,13 +391,4 @@ async function listFiles(dir: string, prefix = ""): Promise<string[]> {
 
 function dirOf(path: string): string {
   return path.slice(0, path.lastIndexOf("/"));
-}
-
-async function readOptional(path: string): Promise<string | undefined> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw error;
-  }
 }

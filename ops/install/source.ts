@@ -165,7 +165,18 @@ async function readSqlDir(dir: string, suffix: string): Promise<SqlSource[]> {
   );
 }
 
-async function readOptional(path: string): Promise<string | undefined> {
+/**
+ * A text file's content, or `undefined` when there is no such file.
+ *
+ * @param path the file
+ * @returns its text, or `undefined`
+ * @throws any other read error
+ * @example
+ * ```ts
+ * await readOptional("supabase/config.toml"); // the file's text, or undefined
+ * ```
+ */
+export async function readOptional(path: string): Promise<string | undefined> {
   try {
     return await Deno.readTextFile(path);
   } catch (error) {
