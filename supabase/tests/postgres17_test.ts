@@ -8,23 +8,7 @@
 import assert from "node:assert/strict";
 import { PGlite } from "@electric-sql/pglite-17";
 import { pgtap } from "@electric-sql/pglite-17/pgtap";
-
-const ROOT = new URL("../../", import.meta.url);
-
-async function sqlFiles(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(new URL(dir, ROOT))) {
-    if (entry.isFile && entry.name.endsWith(".sql")) names.push(`${dir}${entry.name}`);
-  }
-  return names.sort();
-}
-
-/** The TAP lines a pgTAP file's statements answered. */
-function tapLines(results: { rows: Record<string, unknown>[] }[]): string[] {
-  return results.flatMap((result) =>
-    result.rows.flatMap((row) => Object.values(row).filter((v) => typeof v === "string"))
-  ).flatMap((text) => (text as string).split("\n"));
-}
+import { assertPgTapFile, ROOT, sqlFiles } from "./pgtap_on_pglite.ts";
 
 Deno.test("on PostgreSQL 17 (PGlite 0.4.6) every migration applies and every pgTAP file passes", async (test) => {
   const db = await PGlite.create({ extensions: { pgtap } });
@@ -44,19 +28,7 @@ Deno.test("on PostgreSQL 17 (PGlite 0.4.6) every migration applies and every pgT
 
     for (const file of await sqlFiles("supabase/tests/database/")) {
       await test.step(file.replace("supabase/tests/database/", ""), async () => {
-        let lines: string[];
-        try {
-          lines = tapLines(await db.exec(await Deno.readTextFile(new URL(file, ROOT))));
-        } catch (error) {
-          await db.exec("rollback").catch(() => {});
-          throw error;
-        }
-        const plan = lines.find((line) => /^1\.\.\d+$/.test(line));
-        assert.ok(plan, `${file} states its plan`);
-        const results = lines.filter((line) => /^(not )?ok \d+/.test(line));
-        const failures = lines.filter((line) => line.startsWith("not ok") || line.startsWith("# "));
-        assert.deepEqual(failures, [], `${file} on PostgreSQL ${version}`);
-        assert.equal(results.length, Number(plan.slice(3)), `${file} ran its whole plan`);
+        await assertPgTapFile(db, file, `${file} on PostgreSQL ${version}`);
       });
     }
   } finally {

@@ -6,26 +6,9 @@
  * On PostgreSQL 15, apply the same files in the same order with psql and run `pg_prove` on the
  * folder.
  */
-import assert from "node:assert/strict";
 import { PGlite } from "@electric-sql/pglite-17";
 import { pgtap } from "@electric-sql/pglite-17/pgtap";
-
-const ROOT = new URL("../../../../", import.meta.url);
-
-async function sqlFiles(dir: string): Promise<string[]> {
-  const names: string[] = [];
-  for await (const entry of Deno.readDir(new URL(dir, ROOT))) {
-    if (entry.isFile && entry.name.endsWith(".sql")) names.push(`${dir}${entry.name}`);
-  }
-  return names.sort();
-}
-
-/** The TAP lines a pgTAP file's statements answered. */
-function tapLines(results: { rows: Record<string, unknown>[] }[]): string[] {
-  return results.flatMap((result) =>
-    result.rows.flatMap((row) => Object.values(row).filter((v) => typeof v === "string"))
-  ).flatMap((text) => (text as string).split("\n"));
-}
+import { assertPgTapFile, ROOT, sqlFiles } from "../../../../supabase/tests/pgtap_on_pglite.ts";
 
 Deno.test("the example app's pgTAP files pass after this project's migrations and the example's", async (test) => {
   const db = await PGlite.create({ extensions: { pgtap } });
@@ -40,19 +23,7 @@ Deno.test("the example app's pgTAP files pass after this project's migrations an
 
     for (const file of await sqlFiles("examples/web/supabase/tests/database/")) {
       await test.step(file.replace("examples/web/supabase/tests/database/", ""), async () => {
-        let lines: string[];
-        try {
-          lines = tapLines(await db.exec(await Deno.readTextFile(new URL(file, ROOT))));
-        } catch (error) {
-          await db.exec("rollback").catch(() => {});
-          throw error;
-        }
-        const plan = lines.find((line) => /^1\.\.\d+$/.test(line));
-        assert.ok(plan, `${file} states its plan`);
-        const results = lines.filter((line) => /^(not )?ok \d+/.test(line));
-        const failures = lines.filter((line) => line.startsWith("not ok") || line.startsWith("# "));
-        assert.deepEqual(failures, [], file);
-        assert.equal(results.length, Number(plan.slice(3)), `${file} ran its whole plan`);
+        await assertPgTapFile(db, file);
       });
     }
   } finally {
