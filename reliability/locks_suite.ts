@@ -6,6 +6,11 @@
  * the first session commits. Without the row lock, the load suite's concurrent first events of a
  * new subscriber failed about one run in five; this suite fails every run.
  *
+ * A team's row: an event of a team (member, seat, subscription, grant) and the team's deletion in
+ * two sessions at once. `apply_polar_team_change` reads the team `FOR KEY SHARE`, so the event
+ * waits for a deletion in flight and then finds no team; before, it failed the foreign key to
+ * `public.polar_teams` (a 500), which the teams suite met in CI.
+ *
  * The fast, single-session check (the lock marks the row with the locker's transaction id) is in
  * `supabase/tests/database/identity_boundaries.test.sql`.
  *
@@ -173,6 +178,120 @@ Deno.test("locks: a user's row lock makes every other session's writes for that 
       },
     ];
     const passed = await runCases(t, "locks: a user's row", cases, (c) => c.run());
+    assert.equal(passed, cases.length);
+  } finally {
+    await a.end({ timeout: 5 });
+    await b.end({ timeout: 5 });
+  }
+});
+
+/** apply_polar_team_change for one Polar object of `kind`, in `tx`: its outcome. */
+async function applyTeamChange(tx: Sql | postgres.TransactionSql, kind: string, object: object) {
+  const [row] = await tx.unsafe<{ outcome: string }[]>(
+    "select public.apply_polar_team_change(jsonb_build_object('kind', $1::text, 'object', $2::text::jsonb)) ->> 'outcome' as outcome",
+    [kind, JSON.stringify(object)],
+  );
+  return row.outcome;
+}
+
+/** Session A: runs `statement` in a transaction it keeps open until `release()`. */
+async function holdTransaction(
+  a: Sql,
+  statement: (tx: postgres.TransactionSql) => Promise<unknown>,
+) {
+  let release!: () => void;
+  const released = new Promise<void>((resolve) => release = resolve);
+  let done!: () => void;
+  const isDone = new Promise<void>((resolve) => done = resolve);
+  const transaction = a.begin(async (tx) => {
+    await statement(tx);
+    done();
+    await released;
+  });
+  await Promise.race([isDone, transaction]);
+  return {
+    release: async () => {
+      release();
+      await transaction;
+    },
+  };
+}
+
+Deno.test("locks: a team event and its team's deletion at once: one waits, neither fails", async (t) => {
+  await using fresh = await createFreshDatabase(serverUrl());
+  const ada = crypto.randomUUID();
+  await fresh.db.query("insert into auth.users (id, email) values ($1, 'ada@example.com')", [ada]);
+  const a = postgres(fresh.url, { max: 1, onnotice: () => {} });
+  const b = postgres(fresh.url, { max: 1, onnotice: () => {} });
+  const at = (seconds: number) => new Date(Date.UTC(2026, 11, 1, 0, 0, seconds)).toISOString();
+  /** A fresh team customer, stored and committed; its customer.deleted and Ada's member. */
+  async function storedTeam() {
+    const customer = {
+      id: `cus_${crypto.randomUUID()}`,
+      type: "team",
+      external_id: crypto.randomUUID(),
+      created_at: at(0),
+    };
+    assert.equal(await applyTeamChange(a, "team_customer", customer), "applied");
+    return {
+      deleted: { ...customer, modified_at: at(2), deleted_at: at(2) },
+      member: {
+        id: `mem_${crypto.randomUUID()}`,
+        customer_id: customer.id,
+        external_id: ada,
+        role: "member",
+        created_at: at(1),
+      },
+    };
+  }
+  const members = async () =>
+    (await fresh.db.query("select 1 from public.polar_team_members where user_id = $1", [ada]))
+      .length;
+  try {
+    const cases: { name: string; run: () => Promise<void> }[] = [
+      {
+        name: "a member event waits for the team's deletion in flight, then finds no team",
+        run: async () => {
+          const team = await storedTeam();
+          const held = await holdTransaction(
+            a,
+            async (tx) =>
+              assert.equal(await applyTeamChange(tx, "team_customer", team.deleted), "applied"),
+          );
+          const started = performance.now();
+          const event = b.begin(async (tx) => {
+            await tx.unsafe("set local lock_timeout = '5s'");
+            return await applyTeamChange(tx, "member", team.member);
+          });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await held.release();
+          assert.equal(await event, "ignored", "no foreign key error, the team is gone");
+          assert.ok(performance.now() - started >= 150, "the event waited for the deletion");
+          assert.equal(await members(), 0);
+        },
+      },
+      {
+        name: "a deletion waits for a member event in flight, then removes what it stored",
+        run: async () => {
+          const team = await storedTeam();
+          const held = await holdTransaction(
+            a,
+            async (tx) => assert.equal(await applyTeamChange(tx, "member", team.member), "applied"),
+          );
+          const started = performance.now();
+          const deletion = b.begin(async (tx) => {
+            await tx.unsafe("set local lock_timeout = '5s'");
+            return await applyTeamChange(tx, "team_customer", team.deleted);
+          });
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          await held.release();
+          assert.equal(await deletion, "applied");
+          assert.ok(performance.now() - started >= 150, "the deletion waited for the event");
+          assert.equal(await members(), 0, "the member stored first went with its team");
+        },
+      },
+    ];
+    const passed = await runCases(t, "locks: a team's row", cases, (c) => c.run());
     assert.equal(passed, cases.length);
   } finally {
     await a.end({ timeout: 5 });
