@@ -31,24 +31,32 @@ const LOCK_NOT_AVAILABLE = "55P03";
 
 type Sql = postgres.Sql;
 
-/** Session A: holds `userId`'s row lock in an open transaction until `release()`. */
-async function holdLock(a: Sql, userId: string) {
+/** Session A: runs `statement` in a transaction it keeps open until `release()`. */
+async function holdTransaction(
+  a: Sql,
+  statement: (tx: postgres.TransactionSql) => Promise<unknown>,
+) {
   let release!: () => void;
   const released = new Promise<void>((resolve) => release = resolve);
-  let locked!: () => void;
-  const isLocked = new Promise<void>((resolve) => locked = resolve);
+  let done!: () => void;
+  const isDone = new Promise<void>((resolve) => done = resolve);
   const transaction = a.begin(async (tx) => {
-    await tx`select polar.lock_user_subscription(${userId}::uuid)`;
-    locked();
+    await statement(tx);
+    done();
     await released;
   });
-  await Promise.race([isLocked, transaction]);
+  await Promise.race([isDone, transaction]);
   return {
     release: async () => {
       release();
       await transaction;
     },
   };
+}
+
+/** Session A: holds `userId`'s row lock in an open transaction until `release()`. */
+function holdLock(a: Sql, userId: string) {
+  return holdTransaction(a, (tx) => tx`select polar.lock_user_subscription(${userId}::uuid)`);
 }
 
 /** Session B: runs `statement` in a transaction with a lock timeout; its error code, or "ok". */
@@ -192,29 +200,6 @@ async function applyTeamChange(tx: Sql | postgres.TransactionSql, kind: string, 
     [kind, JSON.stringify(object)],
   );
   return row.outcome;
-}
-
-/** Session A: runs `statement` in a transaction it keeps open until `release()`. */
-async function holdTransaction(
-  a: Sql,
-  statement: (tx: postgres.TransactionSql) => Promise<unknown>,
-) {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => release = resolve);
-  let done!: () => void;
-  const isDone = new Promise<void>((resolve) => done = resolve);
-  const transaction = a.begin(async (tx) => {
-    await statement(tx);
-    done();
-    await released;
-  });
-  await Promise.race([isDone, transaction]);
-  return {
-    release: async () => {
-      release();
-      await transaction;
-    },
-  };
 }
 
 Deno.test("locks: a team event and its team's deletion at once: one waits, neither fails", async (t) => {
