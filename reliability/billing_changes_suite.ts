@@ -16,9 +16,9 @@ import { startStack } from "../local/stack.ts";
 import { signWebhook } from "../local/webhook_signing.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { SITE_URL } from "./harness.ts";
-import { seededRandom } from "./load_events.ts";
 import { pool } from "./pool.ts";
 import { figure, runCases } from "./report.ts";
+import { replayableRandom, shuffled } from "./random.ts";
 
 const USERS = 80;
 const REDELIVERED_SHARE = 0.3;
@@ -91,19 +91,8 @@ function life(userId: string, start: number): { events: Delivery[]; orders: stri
   };
 }
 
-function shuffle<T>(items: T[], random: () => number): T[] {
-  const order = [...items];
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
-}
-
 Deno.test("billing changes: exactly once under shuffled, redelivered and resent webhooks on PostgreSQL", async (t) => {
-  const seed = Number(Deno.env.get("RELIABILITY_SEED") ?? Date.now() % 2 ** 31);
-  await figure("billing changes: shuffle seed (RELIABILITY_SEED to replay)", String(seed));
-  const random = seededRandom(seed);
+  const random = await replayableRandom("billing changes: shuffle seed");
   await using fresh = await createFreshDatabase(serverUrl());
   await using stack = await startStack({
     apiPort: 0,
@@ -142,7 +131,7 @@ Deno.test("billing changes: exactly once under shuffled, redelivered and resent 
   const events = users.flatMap((user) => user.events);
   const redelivered = events.filter(() => random() < REDELIVERED_SHARE);
   const resent = events.map((event) => ({ ...event, id: `msg_${crypto.randomUUID()}` }));
-  const deliveries = shuffle([...events, ...redelivered, ...resent], random);
+  const deliveries = shuffled([...events, ...redelivered, ...resent], random);
 
   const counts = async () =>
     await stack.db.query<{ user_id: string; kind: string; n: number }>(

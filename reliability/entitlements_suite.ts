@@ -23,9 +23,10 @@ import { signWebhook } from "../local/webhook_signing.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { type EntitlementHistory, entitlementHistory, PRODUCTS } from "./entitlement_events.ts";
 import { SITE_URL } from "./harness.ts";
-import { seededRandom, withRedeliveries } from "./load_events.ts";
+import { withRedeliveries } from "./load_events.ts";
 import { pool } from "./pool.ts";
 import { figure, runCases } from "./report.ts";
+import { replayableRandom } from "./random.ts";
 
 const USERS = 60;
 const STEPS_PER_USER = 8;
@@ -72,9 +73,7 @@ function matches(history: EntitlementHistory, got: Awaited<ReturnType<typeof sto
 }
 
 Deno.test("entitlements: several subscriptions and shuffled snapshots on PostgreSQL", async (t) => {
-  const seed = Number(Deno.env.get("RELIABILITY_SEED") ?? Date.now() % 2 ** 31);
-  await figure("entitlements: shuffle seed (RELIABILITY_SEED to replay)", String(seed));
-  const random = seededRandom(seed);
+  const random = await replayableRandom("entitlements: shuffle seed");
   await using fresh = await createFreshDatabase(serverUrl());
   await using stack = await startStack({
     apiPort: 0,

@@ -15,6 +15,7 @@ import {
   type SubscriptionEventType,
   subscriptionFixture,
 } from "../supabase/functions/tests/support/polar_events.ts";
+import { shuffled } from "./random.ts";
 
 /** One unique event, with the `webhook-id` Polar gives it. */
 export interface UniqueEvent {
@@ -38,28 +39,6 @@ const MINUTE_MS = 60_000;
 const PERIOD_MS = 30 * 24 * 3600_000;
 /** Everything happens in the past two days, so no version is in the future. */
 const HISTORY_MS = 2 * 24 * 3600_000;
-
-/**
- * A seeded pseudo-random generator (mulberry32), so a shuffled order can be replayed.
- *
- * @param seed any 32-bit integer
- * @returns a function giving numbers in [0, 1)
- * @example
- * ```ts
- * const random = seededRandom(42);
- * random(); // the same sequence on every run with seed 42
- * ```
- */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * The events of one user's history, in the order Polar produced them.
@@ -179,11 +158,7 @@ export function withRedeliveries(
   duplicates: number,
   random: () => number,
 ): { deliveries: LoadDelivery[]; adjacent: number } {
-  const order = [...events];
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
+  const order = shuffled(events, random);
   const deliveries: LoadDelivery[] = order.map((event) => ({ event, redelivery: false }));
   let adjacent = 0;
   for (let n = 0; n < duplicates; n++) {

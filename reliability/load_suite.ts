@@ -18,9 +18,10 @@ import { signWebhook } from "../local/webhook_signing.ts";
 import { toWebhookDelivery } from "../supabase/functions/_polar/polar_webhooks.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { SITE_URL } from "./harness.ts";
-import { seededRandom, type UniqueEvent, userHistory, withRedeliveries } from "./load_events.ts";
+import { type UniqueEvent, userHistory, withRedeliveries } from "./load_events.ts";
 import { pool } from "./pool.ts";
 import { figure, runCases } from "./report.ts";
+import { replayableRandom } from "./random.ts";
 
 const PORTAL_REQUESTS = 2_000;
 const PORTAL_CONCURRENCY = 50;
@@ -57,9 +58,7 @@ function latencies(times: number[]): string {
 }
 
 Deno.test("load: every portal answer is the caller's own; every webhook applied exactly once", async (t) => {
-  const seed = Number(Deno.env.get("RELIABILITY_SEED") ?? Date.now() % 2 ** 31);
-  await figure("load: shuffle seed (RELIABILITY_SEED to replay)", String(seed));
-  const random = seededRandom(seed);
+  const random = await replayableRandom("load: shuffle seed");
   await using fresh = await createFreshDatabase(serverUrl());
   await using stack = await startStack({
     apiPort: 0,

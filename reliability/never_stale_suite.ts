@@ -19,9 +19,9 @@ import type { PolarStandIn } from "../local/polar_stand_in.ts";
 import { startStack } from "../local/stack.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { SITE_URL } from "./harness.ts";
-import { seededRandom } from "./load_events.ts";
 import { pool } from "./pool.ts";
 import { figure, runCases } from "./report.ts";
+import { replayableRandom } from "./random.ts";
 
 const USERS = 200;
 const DROP_SHARE = 0.3;
@@ -61,9 +61,7 @@ async function storedOf(db: Database, userId: string) {
 }
 
 Deno.test("never stale: one reconcile run repairs what lost and blocked webhooks left wrong", async (t) => {
-  const seed = Number(Deno.env.get("RELIABILITY_SEED") ?? Date.now() % 2 ** 31);
-  await figure("never stale: seed (RELIABILITY_SEED to replay)", String(seed));
-  const random = seededRandom(seed);
+  const random = await replayableRandom("never stale: seed");
   await using fresh = await createFreshDatabase(serverUrl());
   await using stack = await startStack({
     apiPort: 0,

@@ -35,9 +35,9 @@ import { startStack } from "../local/stack.ts";
 import { signWebhook } from "../local/webhook_signing.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { SITE_URL } from "./harness.ts";
-import { seededRandom } from "./load_events.ts";
 import { pool } from "./pool.ts";
 import { figure, runCases } from "./report.ts";
+import { replayableRandom, shuffled } from "./random.ts";
 
 const TEAMS = 6;
 const USERS_PER_TEAM = 5;
@@ -145,19 +145,8 @@ async function buySeats(stand: Stand, customerId: string, seats: number) {
   return [...stand.polar.subscriptions.values()].find((s) => s.customer_id === customerId)!;
 }
 
-function shuffle<T>(items: T[], random: () => number): T[] {
-  const order = [...items];
-  for (let i = order.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j], order[i]];
-  }
-  return order;
-}
-
 Deno.test("teams: every member's gates equal the stand-in's final state on PostgreSQL", async (t) => {
-  const seed = Number(Deno.env.get("RELIABILITY_SEED") ?? Date.now() % 2 ** 31);
-  await figure("teams: shuffle seed (RELIABILITY_SEED to replay)", String(seed));
-  const random = seededRandom(seed);
+  const random = await replayableRandom("teams: shuffle seed");
   await using fresh = await createFreshDatabase(serverUrl());
   await using stack = await startStack({
     apiPort: 0,
@@ -297,7 +286,7 @@ Deno.test("teams: every member's gates equal the stand-in's final state on Postg
         ...event,
         id: `msg_${crypto.randomUUID()}`,
       }));
-      const deliveries = shuffle([...events, ...duplicates, ...resent], random);
+      const deliveries = shuffled([...events, ...duplicates, ...resent], random);
       const began = performance.now();
       await pool(deliveries, CONCURRENCY, deliver);
       // Late old versions: each object's first event once more, under a new webhook-id.
@@ -310,7 +299,7 @@ Deno.test("teams: every member's gates equal the stand-in's final state on Postg
         ...event,
         id: `msg_${crypto.randomUUID()}`,
       }));
-      await pool(shuffle(late, random), CONCURRENCY, deliver);
+      await pool(shuffled(late, random), CONCURRENCY, deliver);
       const seconds = (performance.now() - began) / 1000;
 
       const everyone = [

@@ -49,9 +49,9 @@ import { createSupabaseApi } from "../local/supabase_api.ts";
 import { createWebhookSecret } from "../local/webhook_signing.ts";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { delay, SITE_URL } from "./harness.ts";
-import { seededRandom } from "./load_events.ts";
 import { figure, runCases } from "./report.ts";
 import { startTcpFront } from "./tcp_front.ts";
+import { replayableRandom } from "./random.ts";
 
 /** Rows per fault case. */
 const ROWS = 5_000;
@@ -86,9 +86,7 @@ interface IngestCall {
 }
 
 Deno.test("usage flush: every recorded row reaches Polar exactly once, whatever fails", async (t) => {
-  const seed = Number(Deno.env.get("RELIABILITY_SEED") ?? Date.now() % 2 ** 31);
-  await figure("usage flush: seed (RELIABILITY_SEED to replay)", String(seed));
-  const random = seededRandom(seed);
+  const random = await replayableRandom("usage flush: seed");
   await using fresh = await createFreshDatabase(serverUrl());
   const db = fresh.db;
   const cleanups: (() => Promise<void> | void)[] = [];

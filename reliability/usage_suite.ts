@@ -23,6 +23,7 @@ import assert from "node:assert/strict";
 import postgres from "postgres";
 import { createFreshDatabase, serverUrl } from "./databases.ts";
 import { figure, runCases } from "./report.ts";
+import { shuffled } from "./random.ts";
 
 /** Connections that spend at once. */
 const CONNECTIONS = 50;
@@ -54,15 +55,6 @@ async function consumeAsUser(sql: Sql, userId: string, key: string): Promise<Ans
       select public.consume_usage('ai', 1, ${key}) as answer`;
     return row.answer;
   }) as Answer;
-}
-
-/** Shuffles in place (Fisher-Yates). */
-function shuffle<T>(items: T[]): T[] {
-  for (let i = items.length - 1; i > 0; i--) {
-    const j = Math.floor(Math.random() * (i + 1));
-    [items[i], items[j]] = [items[j], items[i]];
-  }
-  return items;
 }
 
 Deno.test("usage: concurrent spends admit exactly the balance", async (t) => {
@@ -142,7 +134,10 @@ Deno.test("usage: concurrent spends admit exactly the balance", async (t) => {
         run: async () => {
           const credits = Array.from({ length: 200 }, (_, i) => i % 5);
           const ids = await makeUsers(credits);
-          const calls = shuffle(ids.flatMap((id) => Array.from({ length: 5 }, (_, n) => [id, n])));
+          const calls = shuffled(
+            ids.flatMap((id) => Array.from({ length: 5 }, (_, n) => [id, n])),
+            Math.random,
+          );
           const answers = await Promise.all(
             calls.map(([id, n]) => consumeAsUser(sql, id as string, `call-${n}`)),
           );
