@@ -12,6 +12,7 @@ import { insertUser } from "./database.ts";
 import { type FakePolar, startFakePolar } from "./fake_polar.ts";
 import { type FunctionProcess, startFunction } from "./loopback.ts";
 import { createTestSupabase, type TestSupabase } from "./supabase_stand_in.ts";
+import { prepareTeamDatabase, type TeamDatabase } from "./team_database.ts";
 
 /** The site the functions redirect to. */
 export const SITE_URL = "http://127.0.0.1:3000";
@@ -37,7 +38,7 @@ export interface HttpTeam {
 }
 
 /** The HTTP team world. */
-export interface HttpTeamWorld extends AsyncDisposable {
+export interface HttpTeamWorld extends TeamDatabase, AsyncDisposable {
   /** The loopback Supabase. */
   supabase: TestSupabase;
   /** The fake Polar. */
@@ -48,10 +49,6 @@ export interface HttpTeamWorld extends AsyncDisposable {
   teams: { a: HttpTeam; b: HttpTeam };
   /** Olive bills A, Quinn bills B, Max is in no team. */
   users: Record<"olive" | "quinn" | "max", HttpTeamUser>;
-  /** Makes a user an app-side biller of a team. */
-  letBill(teamId: string, userId: string): Promise<void>;
-  /** Stores a Polar object as the webhooks would. */
-  apply(kind: string, object: unknown): Promise<void>;
   /** Polar's requests other than reads, as `METHOD path`. */
   polarWrites(): string[];
   /** Every stored team row, to compare before and after a refusal. */
@@ -83,14 +80,7 @@ export async function createHttpTeamWorld(
   const supabase = await createTestSupabase("loopback");
   const { db } = supabase;
   const polar = await startFakePolar();
-  await db.exec(`
-    create table public.test_team_billers (team_id uuid not null, user_id uuid not null);
-    revoke all on table public.test_team_billers from anon, authenticated;
-    create or replace function public.polar_may_bill_team(team_id uuid) returns boolean
-    language sql stable security definer set search_path = '' as $$
-      select exists (select 1 from public.test_team_billers as b
-        where b.team_id = polar_may_bill_team.team_id and b.user_id = (select auth.uid()));
-    $$;`);
+  const { apply, letBill } = await prepareTeamDatabase(db);
   const user = async (name: string): Promise<HttpTeamUser> => {
     const email = `${name}@example.com`;
     const id = await insertUser(db, email);
@@ -98,14 +88,6 @@ export async function createHttpTeamWorld(
     return { id, email, token: await supabase.userToken(id, email) };
   };
   const users = { olive: await user("olive"), quinn: await user("quinn"), max: await user("max") };
-  const apply = async (kind: string, object: unknown) => {
-    await db.query("select public.apply_polar_team_change($1::jsonb)", [
-      JSON.stringify({ kind, object }),
-    ]);
-  };
-  const letBill = async (teamId: string, userId: string) => {
-    await db.query("insert into public.test_team_billers values ($1, $2)", [teamId, userId]);
-  };
   const team = async (biller: HttpTeamUser): Promise<HttpTeam> => {
     const id = crypto.randomUUID();
     const { team: customer, owner } = await polar.addTeam({

@@ -35,6 +35,7 @@ import type { PolarTeamApi } from "../../_polar/team_customer.ts";
 import type { PolarSeatsApi } from "../../seats/polar.ts";
 import { insertUser } from "./database.ts";
 import { createTestSupabase, type TestSupabase } from "./supabase_stand_in.ts";
+import { prepareTeamDatabase, type TeamDatabase } from "./team_database.ts";
 
 /**
  * A refusal as the SDK throws it. The handlers read a 422 by its class
@@ -241,7 +242,7 @@ export interface TeamUser {
 }
 
 /** The team world. */
-export interface TeamWorld extends AsyncDisposable {
+export interface TeamWorld extends TeamDatabase, AsyncDisposable {
   /** The test's Supabase. */
   stand: TestSupabase;
   /** Polar. */
@@ -257,10 +258,6 @@ export interface TeamWorld extends AsyncDisposable {
   mayBillTeam: ReturnType<typeof createTeamBillingCheck>;
   /** The service-role store. */
   store: ReturnType<typeof createTeamStore>;
-  /** Stores a Polar object as the webhooks would. */
-  apply(kind: string, object: unknown): Promise<void>;
-  /** Makes a user an app-side biller of a team. */
-  letBill(teamId: string, userId: string): Promise<void>;
   /** Every stored team row, to compare before and after a refusal. */
   snapshot(): Promise<string>;
 }
@@ -277,15 +274,7 @@ export interface TeamWorld extends AsyncDisposable {
 export async function createTeamWorld(): Promise<TeamWorld> {
   const stand = await createTestSupabase();
   const { db } = stand;
-  // The app's own rule, as an app's migration would make it: a table of who bills which team.
-  await db.exec(`
-    create table public.test_team_billers (team_id uuid not null, user_id uuid not null);
-    revoke all on table public.test_team_billers from anon, authenticated;
-    create or replace function public.polar_may_bill_team(team_id uuid) returns boolean
-    language sql stable security definer set search_path = '' as $$
-      select exists (select 1 from public.test_team_billers as b
-        where b.team_id = polar_may_bill_team.team_id and b.user_id = (select auth.uid()));
-    $$;`);
+  const { apply, letBill } = await prepareTeamDatabase(db);
   const user = async (name: string, confirmed = true): Promise<TeamUser> => {
     const email = `${name}@example.com`;
     const id = await insertUser(db, email);
@@ -303,14 +292,6 @@ export async function createTeamWorld(): Promise<TeamWorld> {
   const admin = createServerClient(stand.url, stand.serviceRoleKey, { fetch: stand.fetch });
   const store = createTeamStore(admin);
   const polar = new TeamPolar();
-  const apply = async (kind: string, object: unknown) => {
-    await db.query("select public.apply_polar_team_change($1::jsonb)", [
-      JSON.stringify({ kind, object }),
-    ]);
-  };
-  const letBill = async (teamId: string, userId: string) => {
-    await db.query("insert into public.test_team_billers values ($1, $2)", [teamId, userId]);
-  };
   const team = async (biller: TeamUser, seats: number) => {
     const id = crypto.randomUUID();
     const customer = polar.addTeam(id);
