@@ -209,7 +209,10 @@ Deno.test("locks: a team event and its team's deletion at once: one waits, neith
   const a = postgres(fresh.url, { max: 1, onnotice: () => {} });
   const b = postgres(fresh.url, { max: 1, onnotice: () => {} });
   const at = (seconds: number) => new Date(Date.UTC(2026, 11, 1, 0, 0, seconds)).toISOString();
-  /** A fresh team customer, stored and committed; its customer.deleted and Ada's member. */
+  /**
+   * A fresh team customer and a claimed seat of it, stored and committed; the customer's
+   * customer.deleted, the seat's revocation (which names no customer) and Ada's member.
+   */
   async function storedTeam() {
     const customer = {
       id: `cus_${crypto.randomUUID()}`,
@@ -218,8 +221,17 @@ Deno.test("locks: a team event and its team's deletion at once: one waits, neith
       created_at: at(0),
     };
     assert.equal(await applyTeamChange(a, "team_customer", customer), "applied");
+    const seat = {
+      id: `seat_${crypto.randomUUID()}`,
+      customer_id: customer.id,
+      subscription_id: `sub_${crypto.randomUUID()}`,
+      status: "claimed",
+      created_at: at(1),
+    };
+    assert.equal(await applyTeamChange(a, "seat", seat), "applied");
     return {
       deleted: { ...customer, modified_at: at(2), deleted_at: at(2) },
+      revokedSeat: { ...seat, customer_id: null, status: "revoked", modified_at: at(3) },
       member: {
         id: `mem_${crypto.randomUUID()}`,
         customer_id: customer.id,
@@ -228,6 +240,22 @@ Deno.test("locks: a team event and its team's deletion at once: one waits, neith
         created_at: at(1),
       },
     };
+  }
+  /** A holds the team's deletion open while B applies the event: B waits, then finds no team. */
+  async function eventDuringDeletion(deleted: object, kind: string, object: object) {
+    const held = await holdTransaction(
+      a,
+      async (tx) => assert.equal(await applyTeamChange(tx, "team_customer", deleted), "applied"),
+    );
+    const started = performance.now();
+    const event = b.begin(async (tx) => {
+      await tx.unsafe("set local lock_timeout = '5s'");
+      return await applyTeamChange(tx, kind, object);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await held.release();
+    assert.equal(await event, "ignored", "no foreign key error, the team is gone");
+    assert.ok(performance.now() - started >= 150, "the event waited for the deletion");
   }
   const members = async () =>
     (await fresh.db.query("select 1 from public.polar_team_members where user_id = $1", [ada]))
@@ -238,21 +266,20 @@ Deno.test("locks: a team event and its team's deletion at once: one waits, neith
         name: "a member event waits for the team's deletion in flight, then finds no team",
         run: async () => {
           const team = await storedTeam();
-          const held = await holdTransaction(
-            a,
-            async (tx) =>
-              assert.equal(await applyTeamChange(tx, "team_customer", team.deleted), "applied"),
-          );
-          const started = performance.now();
-          const event = b.begin(async (tx) => {
-            await tx.unsafe("set local lock_timeout = '5s'");
-            return await applyTeamChange(tx, "member", team.member);
-          });
-          await new Promise((resolve) => setTimeout(resolve, 200));
-          await held.release();
-          assert.equal(await event, "ignored", "no foreign key error, the team is gone");
-          assert.ok(performance.now() - started >= 150, "the event waited for the deletion");
+          await eventDuringDeletion(team.deleted, "member", team.member);
           assert.equal(await members(), 0);
+        },
+      },
+      {
+        name: "so does a seat's revocation, whose team comes from the stored seat",
+        run: async () => {
+          const team = await storedTeam();
+          await eventDuringDeletion(team.deleted, "seat", team.revokedSeat);
+          const seats = await fresh.db.query(
+            "select 1 from public.polar_team_seats where polar_seat_id = $1",
+            [team.revokedSeat.id],
+          );
+          assert.equal(seats.length, 0);
         },
       },
       {
